@@ -101,7 +101,7 @@ TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 LAWFUL_BASES = ("consent", "contract", "legitimate_interest", "legal_obligation")
 
 
-def _f(name: str, type_: FieldType = "string", **kwargs) -> ContractField:  # noqa: ANN003
+def _f(name: str, type_: FieldType = "string", **kwargs) -> ContractField:
     return ContractField(name=name, type=type_, **kwargs)
 
 
@@ -142,7 +142,11 @@ CONTRACTS: dict[str, SourceContract] = {
                 _f("name", description="Page name"),
                 _f("properties", "json"),
                 _f("traits", "json", description="Identify traits: email, phone, firstName, lastName"),
-                _f("context", "json", description="page.url/path/referrer, campaign.*, userAgent, device.type"),
+                _f(
+                    "context",
+                    "json",
+                    description="page.url/path/referrer, campaign.*, userAgent, device.type",
+                ),
             ),
             record_key=("messageId",),
             identifier_fields=("anonymousId", "userId"),

@@ -1,0 +1,17 @@
+"""The dbt project as Dagster sees it; parsed once and cached in ``dbt_project/target``."""
+
+from dagster_dbt import DbtProject
+
+from cx_pipeline.settings import DBT_PROJECT_DIR, export_warehouse_env
+
+export_warehouse_env()
+
+cx360_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# `dagster dev` re-parses on start; CLI runs and tests call `prepare_dbt_manifest()` first.
+cx360_dbt_project.prepare_if_dev()
+
+
+def prepare_dbt_manifest(force: bool = False) -> None:
+    """Run ``dbt parse`` so the manifest the dbt assets are built from matches the models on disk."""
+    if force or not cx360_dbt_project.manifest_path.exists():
+        cx360_dbt_project.preparer.prepare(cx360_dbt_project)

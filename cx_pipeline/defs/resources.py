@@ -1,0 +1,39 @@
+"""Resources shared by every asset: one DuckDB warehouse named by CX360_WAREHOUSE, and dbt."""
+
+import shutil
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+from dagster_duckdb import DuckDBResource
+
+from cx_pipeline.defs.dbt_project import cx360_dbt_project
+from cx_pipeline.settings import export_warehouse_env
+from cx_pipeline.warehouse import WAREHOUSE_CONNECTION_CONFIG
+
+# Every step that opens the warehouse joins this pool; dagster.yaml limits it to one step at a time
+# across runs because DuckDB admits a single writing process (dbt runs in a subprocess).
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this Python, so runs work without an activated virtualenv."""
+    beside_python = Path(sys.executable).parent / "dbt"
+    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    warehouse = export_warehouse_env()
+    return dg.Definitions(
+        resources={
+            "duckdb": DuckDBResource(
+                database=str(warehouse), connection_config=dict(WAREHOUSE_CONNECTION_CONFIG)
+            ),
+            "dbt": DbtCliResource(project_dir=cx360_dbt_project, dbt_executable=dbt_executable()),
+        },
+        # Steps share one DuckDB file, so they run one after another in the run's own process:
+        # no parallelism is lost and each step starts in ~0.1 s instead of ~1.2 s.
+        executor=dg.in_process_executor,
+    )
