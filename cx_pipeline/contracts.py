@@ -111,7 +111,7 @@ CONTRACTS: dict[str, SourceContract] = {
         SourceContract(
             name="crm_contacts",
             format="csv",
-            description="HubSpot-like CRM contact export. A contact may be re-exported with a newer updated_at.",
+            description="HubSpot-like CRM export; a contact may be re-exported with a newer updated_at.",
             fields=(
                 _f("contact_id", required=True, description="CRM contact id, e.g. C0000123"),
                 _f("email", description="Email as typed into the CRM (any case, may have spaces)"),
