@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 from datetime import date
 from pathlib import Path
 
-from cx_pipeline.settings import Paths
+from cx_pipeline.settings import PROJECT_ROOT, Paths
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -29,6 +31,81 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _use_project_dagster_home() -> None:
+    """Record CLI runs in the project's own instance so `dagster dev` shows them too."""
+    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+
+
+def _landing_has_files(landing: Path) -> bool:
+    return landing.is_dir() and any(path.is_file() for path in landing.glob("*/*"))
+
+
+def _run(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    paths = Paths.from_env()
+    if not _landing_has_files(paths.landing):
+        from cx_pipeline.generator import GeneratorConfig, generate
+
+        print(f"No landing files in {paths.landing}: generating the sample data first.")
+        summary = generate(
+            GeneratorConfig(landing_dir=paths.landing, truth_dir=paths.truth), progress=not args.no_progress
+        )
+        print(summary.describe())
+
+    _use_project_dagster_home()
+    from cx_pipeline.defs.dbt_project import prepare_dbt_manifest
+
+    prepare_dbt_manifest(force=True)
+    from cx_pipeline.definitions import defs
+
+    job = defs().resolve_job_def(args.job)
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    print(f"Dagster run {result.run_id} {'succeeded' if result.success else 'FAILED'}.")
+    _print_warehouse_summary(paths.warehouse)
+    return 0 if result.success else 1
+
+
+def _print_warehouse_summary(warehouse: Path) -> None:
+    from cx_pipeline.warehouse import connect
+
+    if not warehouse.exists():
+        return
+    with connect(warehouse, read_only=True) as connection:
+        tables = connection.execute(
+            "select table_schema, count(*) from information_schema.tables group by 1 order by 1"
+        ).fetchall()
+        print(f"Warehouse: {warehouse}")
+        print("Tables per schema: " + ", ".join(f"{schema}={count}" for schema, count in tables))
+        has_profiles = connection.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'marts' and table_name = 'dim_customers'"
+        ).fetchone()[0]
+        if has_profiles:
+            print("A few customer profiles (marts.dim_customers):")
+            print(
+                connection.sql(
+                    "select customer_id, journey_stage, first_seen_at, orders, revenue "
+                    "from marts.dim_customers order by revenue desc nulls last, customer_id limit 5"
+                )
+            )
+
+
+def _ui(args: argparse.Namespace) -> int:
+    _use_project_dagster_home()
+    command = [
+        str(Path(sys.executable).parent / "dagster"),
+        "dev",
+        "-w",
+        str(PROJECT_ROOT / "workspace.yaml"),
+        "--port",
+        str(args.port),
+    ]
+    return subprocess.call(command, cwd=PROJECT_ROOT)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from cx_pipeline.generator import GeneratorConfig
 
@@ -47,6 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--malformed-share", type=float, default=defaults.malformed_share)
     gen.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     gen.set_defaults(handler=_generate)
+
+    run = commands.add_parser(
+        "run", help="materialize every asset through Dagster (generates the sample data first if needed)"
+    )
+    run.add_argument("--job", default="full_pipeline", help="Dagster job to run (default: full_pipeline)")
+    run.add_argument("--no-progress", action="store_true")
+    run.set_defaults(handler=_run)
+
+    ui = commands.add_parser("ui", help="start the Dagster UI (dagster dev) on the project's instance")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(handler=_ui)
     return parser
 
 

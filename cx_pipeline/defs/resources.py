@@ -1,9 +1,5 @@
 """Resources shared by every asset: one DuckDB warehouse named by CX360_WAREHOUSE, and dbt."""
 
-import shutil
-import sys
-from pathlib import Path
-
 import dagster as dg
 from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
@@ -17,12 +13,6 @@ from cx_pipeline.warehouse import WAREHOUSE_CONNECTION_CONFIG
 WAREHOUSE_POOL = "duckdb_warehouse"
 
 
-def dbt_executable() -> str:
-    """The dbt installed beside this Python, so runs work without an activated virtualenv."""
-    beside_python = Path(sys.executable).parent / "dbt"
-    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
-
-
 @dg.definitions
 def resources() -> dg.Definitions:
     warehouse = export_warehouse_env()
@@ -31,7 +21,7 @@ def resources() -> dg.Definitions:
             "duckdb": DuckDBResource(
                 database=str(warehouse), connection_config=dict(WAREHOUSE_CONNECTION_CONFIG)
             ),
-            "dbt": DbtCliResource(project_dir=cx360_dbt_project, dbt_executable=dbt_executable()),
+            "dbt": DbtCliResource(project_dir=cx360_dbt_project),
         },
         # Steps share one DuckDB file, so they run one after another in the run's own process:
         # no parallelism is lost and each step starts in ~0.1 s instead of ~1.2 s.

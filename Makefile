@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh machine with Python 3.11+:
+#   make run    set up, generate the sample data if absent, materialize every asset through Dagster
+#   make test   set up, lint (ruff, sqlfluff) and run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.cx360-installed
+
+.PHONY: run test lint ui generate clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(INSTALLED)
+	$(BIN)/cx360 run
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	CX360_WAREHOUSE=$$(mktemp -d)/lint.duckdb $(BIN)/sqlfluff lint dbt_project/models --processes 2
+
+test: lint
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+ui: $(INSTALLED)
+	$(BIN)/cx360 ui
+
+generate: $(INSTALLED)
+	$(BIN)/cx360 generate
+
+clean:
+	rm -rf data/cx360.duckdb data/landing data/truth data/exports data/serving data/quarantine dbt_project/target
