@@ -1,0 +1,138 @@
+{#-
+    The golden-record contact details of each customer (survivorship, docs/profile.md). For each field:
+      1. the most recent non-null value in the customer's CRM contacts (by updated_at);
+      2. else the most recent non-null Segment identify trait (email, phone, first/last name);
+      3. else the value seen most often across every source's records (ties: the most recent).
+    Emails and phones must be identifiers the identity layer linked to this customer, so a blocklisted
+    placeholder (test@test.com, 0000000000) never survives.
+-#}
+
+with identifiers as (
+    select * from {{ ref('int_identifiers_resolved') }}
+    where customer_id is not null
+),
+
+crm_contacts as (
+    select * from {{ ref('stg_crm__contacts') }}
+),
+
+segment_events as (
+    select * from {{ ref('stg_segment__events') }}
+),
+
+attributed as (
+    select * from {{ ref('int_touchpoints_attributed') }}
+),
+
+crm_records as (
+    select
+        identifiers.customer_id,
+        crm_contacts.contact_id as record_id,
+        crm_contacts.updated_at as recorded_at,
+        crm_contacts.first_name,
+        crm_contacts.last_name,
+        crm_contacts.email,
+        crm_contacts.phone,
+        crm_contacts.city,
+        crm_contacts.country,
+        crm_contacts.company,
+    from crm_contacts
+    inner join identifiers
+        on
+            identifiers.identifier_type = 'crm_contact_id'
+            and crm_contacts.contact_id = identifiers.identifier_value
+),
+
+identify_records as (
+    select
+        attributed.customer_id,
+        segment_events.message_id as record_id,
+        segment_events.occurred_at as recorded_at,
+        segment_events.trait_first_name as first_name,
+        segment_events.trait_last_name as last_name,
+        segment_events.trait_email as email,
+        segment_events.trait_phone as phone,
+    from segment_events
+    inner join attributed on attributed.touchpoint_id = 'segment:' || segment_events.message_id
+    where segment_events.event_type = 'identify' and attributed.customer_id is not null
+),
+
+candidates as (
+    {%- for field in ['first_name', 'last_name', 'email', 'phone', 'city', 'country', 'company'] %}
+    select
+        customer_id,
+        '{{ field }}' as field,
+        {{ field }} as field_value,
+        1 as priority,
+        0 as frequency,
+        recorded_at,
+        record_id,
+    from crm_records
+    where {{ field }} is not null
+    union all
+    {%- endfor %}
+    {%- for field in ['first_name', 'last_name', 'email', 'phone'] %}
+    select
+        customer_id,
+        '{{ field }}' as field,
+        {{ field }} as field_value,
+        2 as priority,
+        0 as frequency,
+        recorded_at,
+        record_id,
+    from identify_records
+    where {{ field }} is not null
+    union all
+    {%- endfor %}
+    {%- for field in ['email', 'phone'] %}
+    select
+        customer_id,
+        '{{ field }}' as field,
+        {{ field }} as field_value,
+        3 as priority,
+        count(*) as frequency,
+        max(occurred_at) as recorded_at,
+        max(touchpoint_id) as record_id,
+    from attributed
+    where customer_id is not null and {{ field }} is not null
+    group by customer_id, {{ field }}
+    {{- ' union all' if not loop.last }}
+    {%- endfor %}
+),
+
+-- Emails and phones survive only as identifiers linked to the same customer.
+valid_candidates as (
+    select candidates.*
+    from candidates
+    left join identifiers
+        on
+            candidates.customer_id = identifiers.customer_id
+            and candidates.field = identifiers.identifier_type
+            and candidates.field_value = identifiers.identifier_value
+    where candidates.field not in ('email', 'phone') or identifiers.customer_id is not null
+),
+
+survivors as (
+    select *
+    from valid_candidates
+    qualify row_number() over (
+        partition by customer_id, field
+        order by priority, frequency desc, recorded_at desc, record_id desc, field_value
+    ) = 1
+),
+
+final as (
+    select
+        customer_id,
+        max(field_value) filter (where field = 'first_name') as first_name,
+        max(field_value) filter (where field = 'last_name') as last_name,
+        max(field_value) filter (where field = 'email') as email,
+        max(field_value) filter (where field = 'phone') as phone,
+        max(field_value) filter (where field = 'city') as city,
+        max(field_value) filter (where field = 'country') as country,
+        max(field_value) filter (where field = 'company') as company,
+    from survivors
+    group by customer_id
+)
+
+select * from final

@@ -1,0 +1,155 @@
+{#-
+    Each touchpoint attributed to a customer through int_identifiers_resolved, re-resolved on every run
+    (so anonymous activity is stitched back as soon as its device is identified). The record's identifiers
+    are tried in the order user_id -> email -> phone -> crm_contact_id -> anonymous_id; the first that
+    resolves to a customer wins. One join per identifier type against the resolved map, each a hash join
+    on the whole stream: set-based, no correlated subqueries.
+
+    Shared devices: an anonymous id used by several people resolves to no customer. Such a record (no other
+    identifier resolving) goes to the customer who identified on that device most recently at or before it
+    ("shared_device_previous"), else to the next one who identified after it ("shared_device_next").
+    "Identified" = a record on that device that resolved through a personal identifier.
+-#}
+
+with touchpoints as (
+    select * from {{ ref('int_touchpoints_unioned') }}
+),
+
+identifiers as (
+    select
+        identifier_type,
+        identifier_value,
+        customer_id,
+        coalesce(is_shared_device, false) as is_shared_device,
+    from {{ ref('int_identifiers_resolved') }}
+),
+
+by_user_id as (
+    select identifier_value, customer_id from identifiers where identifier_type = 'user_id'
+),
+
+by_email as (
+    select identifier_value, customer_id from identifiers where identifier_type = 'email'
+),
+
+by_phone as (
+    select identifier_value, customer_id from identifiers where identifier_type = 'phone'
+),
+
+by_crm_contact as (
+    select identifier_value, customer_id from identifiers where identifier_type = 'crm_contact_id'
+),
+
+by_anonymous_id as (
+    select identifier_value, customer_id, is_shared_device
+    from identifiers
+    where identifier_type = 'anonymous_id'
+),
+
+resolved as (
+    select
+        touchpoints.*,
+        coalesce(
+            by_user_id.customer_id,
+            by_email.customer_id,
+            by_phone.customer_id,
+            by_crm_contact.customer_id
+        ) as personal_customer_id,
+        case
+            when by_user_id.customer_id is not null then 'user_id'
+            when by_email.customer_id is not null then 'email'
+            when by_phone.customer_id is not null then 'phone'
+            when by_crm_contact.customer_id is not null then 'crm_contact_id'
+        end as personal_rule,
+        by_anonymous_id.customer_id as device_customer_id,
+        coalesce(by_anonymous_id.is_shared_device, false) as is_shared_device,
+    from touchpoints
+    left join by_user_id on touchpoints.user_id = by_user_id.identifier_value
+    left join by_email on touchpoints.email = by_email.identifier_value
+    left join by_phone on touchpoints.phone = by_phone.identifier_value
+    left join by_crm_contact on touchpoints.crm_contact_id = by_crm_contact.identifier_value
+    left join by_anonymous_id on touchpoints.anonymous_id = by_anonymous_id.identifier_value
+),
+
+-- Records on devices that are not shared: the first identifier that resolves wins.
+single_user as (
+    select
+        * exclude (personal_customer_id, personal_rule, device_customer_id),
+        coalesce(personal_customer_id, device_customer_id) as customer_id,
+        case
+            when personal_customer_id is not null then personal_rule
+            when device_customer_id is not null then 'anonymous_id'
+        end as attribution_rule,
+    from resolved
+    where not is_shared_device
+),
+
+-- Records on shared devices: the nearest identified user on the device, before (else after) the record.
+shared_device as (
+    select
+        *,
+        last_value(personal_customer_id ignore nulls) over (
+            partition by anonymous_id
+            order by occurred_at, touchpoint_id
+            rows between unbounded preceding and current row
+        ) as previous_customer_id,
+        first_value(personal_customer_id ignore nulls) over (
+            partition by anonymous_id
+            order by occurred_at, touchpoint_id
+            rows between current row and unbounded following
+        ) as next_customer_id,
+    from resolved
+    where is_shared_device
+),
+
+shared_device_attributed as (
+    select
+        * exclude (
+            personal_customer_id, personal_rule, device_customer_id, previous_customer_id, next_customer_id
+        ),
+        coalesce(personal_customer_id, previous_customer_id, next_customer_id) as customer_id,
+        case
+            when personal_customer_id is not null then personal_rule
+            when previous_customer_id is not null then 'shared_device_previous'
+            when next_customer_id is not null then 'shared_device_next'
+        end as attribution_rule,
+    from shared_device
+),
+
+unioned as (
+    select * from single_user
+    union all by name
+    select * from shared_device_attributed
+),
+
+final as (
+    select
+        touchpoint_id,
+        customer_id,
+        occurred_at,
+        source_system,
+        source_record_id,
+        touchpoint_type,
+        event_detail,
+        channel,
+        product_id,
+        order_id,
+        campaign_source,
+        campaign_medium,
+        campaign_name,
+        revenue,
+        attribution_rule,
+        -- Only a device id on the record, yet attributed: the person was anonymous when it happened.
+        coalesce(
+            attribution_rule in ('anonymous_id', 'shared_device_previous', 'shared_device_next'), false
+        ) as is_anonymous_at_time,
+        is_shared_device,
+        user_id,
+        email,
+        phone,
+        crm_contact_id,
+        anonymous_id,
+    from unioned
+)
+
+select * from final

@@ -1,0 +1,316 @@
+{#-
+    Every interaction from every source, one row each, in one shape: what happened, when, where, and the
+    identifiers the record carried (attribution to a customer happens once, in int_touchpoints_attributed).
+    touchpoint_id = '<source_system>:<source record id>' is stable across runs. Rules: docs/journey.md.
+-#}
+{%- set app_device_types = var('app_device_types') -%}
+
+with segment_events as (
+    select * from {{ ref('stg_segment__events') }}
+),
+
+shop_orders as (
+    select distinct order_id
+    from {{ ref('stg_shop__cart_events') }}
+    where event_type = 'order_placed' and order_id is not null
+),
+
+cart_events as (
+    select * from {{ ref('stg_shop__cart_events') }}
+),
+
+-- The channel of each order (and cart), to place returns and cancellations where the purchase happened.
+order_channels as (
+    select
+        order_id,
+        min(channel) as channel,
+    from cart_events
+    where order_id is not null
+    group by order_id
+),
+
+product_rejections as (
+    select * from {{ ref('stg_shop__product_rejections') }}
+),
+
+tickets as (
+    select * from {{ ref('stg_support__tickets') }}
+),
+
+nps_responses as (
+    select * from {{ ref('stg_surveys__nps_responses') }}
+),
+
+consent_events as (
+    select * from {{ ref('stg_privacy__consent_events') }}
+),
+
+crm_contacts as (
+    select * from {{ ref('stg_crm__contacts') }}
+),
+
+segment_classified as (
+    select
+        *,
+        {{ url_host('referrer') }} as referrer_host,
+        coalesce(
+            event_type = 'page'
+            and {{ url_host('referrer') }} is distinct from {{ url_host('page_url') }}
+            and {{ url_host('referrer') }} is not null,
+            false
+        ) as has_external_referrer,
+    from segment_events
+    -- A Segment "Order Completed" mirrors the shop's order_placed: the shop record is kept.
+    where not (
+        event_type = 'track'
+        and event_name = 'Order Completed'
+        and order_id in (select shop_orders.order_id from shop_orders)
+    )
+),
+
+from_segment as (
+    select
+        'segment:' || message_id as touchpoint_id,
+        'segment' as source_system,
+        message_id as source_record_id,
+        occurred_at,
+        case
+            when event_type = 'identify' then 'identify'
+            when event_type = 'page'
+                and (
+                    campaign_source is not null
+                    or campaign_medium is not null
+                    or campaign_name is not null
+                    or has_external_referrer
+                )
+                then 'campaign_arrival'
+            when event_type = 'page' then 'page_view'
+            when event_name = 'Product Viewed' then 'product_view'
+            when event_name = 'Products Searched' then 'search'
+            when event_name = 'Product Added' then 'cart_add'
+            when event_name = 'Product Removed' then 'cart_remove'
+            when event_name = 'Cart Viewed' then 'cart_view'
+            when event_name = 'Checkout Started' then 'checkout_start'
+            when event_name = 'Order Completed' then 'order'
+            else 'other_event'
+        end as touchpoint_type,
+        coalesce(event_name, event_type) as event_detail,
+        case
+            when device_type in ({{ sql_value_list(app_device_types) }}) then 'app'
+            else 'web'
+        end as channel,
+        user_id,
+        trait_email as email,
+        trait_phone as phone,
+        cast(null as varchar) as crm_contact_id,
+        anonymous_id,
+        product_id,
+        order_id,
+        -- A page reached from another site without UTM tags: source = referring host, medium = referral.
+        coalesce(
+            campaign_source,
+            case when has_external_referrer then referrer_host end
+        ) as campaign_source,
+        coalesce(
+            campaign_medium,
+            case
+                when has_external_referrer and campaign_source is null then 'referral'
+            end
+        ) as campaign_medium,
+        campaign_name,
+        case when event_name = 'Order Completed' then order_total end as revenue,
+    from segment_classified
+),
+
+from_cart_events as (
+    select
+        'shop:' || event_id as touchpoint_id,
+        'shop' as source_system,
+        event_id as source_record_id,
+        occurred_at,
+        case event_type
+            when 'item_added' then 'cart_add'
+            when 'item_removed' then 'cart_remove'
+            when 'checkout_started' then 'checkout_start'
+            when 'order_placed' then 'order'
+            when 'cart_abandoned' then 'cart_abandoned'
+            else 'other_event'
+        end as touchpoint_type,
+        event_type as event_detail,
+        channel,
+        user_id,
+        email,
+        cast(null as varchar) as phone,
+        cast(null as varchar) as crm_contact_id,
+        anonymous_id,
+        product_id,
+        order_id,
+        cast(null as varchar) as campaign_source,
+        cast(null as varchar) as campaign_medium,
+        cast(null as varchar) as campaign_name,
+        case when event_type = 'order_placed' then line_amount end as revenue,
+    from cart_events
+),
+
+from_rejections as (
+    select
+        'shop_rejection:' || rejections.rejection_id as touchpoint_id,
+        'shop' as source_system,
+        rejections.rejection_id as source_record_id,
+        rejections.occurred_at,
+        case rejections.rejection_type
+            when 'returned' then 'return'
+            else 'rejection'
+        end as touchpoint_type,
+        rejections.rejection_type as event_detail,
+        coalesce(order_channels.channel, 'web') as channel,
+        rejections.user_id,
+        rejections.email,
+        cast(null as varchar) as phone,
+        cast(null as varchar) as crm_contact_id,
+        cast(null as varchar) as anonymous_id,
+        rejections.product_id,
+        rejections.order_id,
+        cast(null as varchar) as campaign_source,
+        cast(null as varchar) as campaign_medium,
+        cast(null as varchar) as campaign_name,
+        cast(null as decimal(18, 4)) as revenue,
+    from product_rejections as rejections
+    left join order_channels on rejections.order_id = order_channels.order_id
+),
+
+from_tickets as (
+    select
+        'support:' || ticket_id as touchpoint_id,
+        'support' as source_system,
+        ticket_id as source_record_id,
+        created_at as occurred_at,
+        'support_ticket' as touchpoint_type,
+        category as event_detail,
+        case channel when 'web_form' then 'web' else channel end as channel,
+        cast(null as varchar) as user_id,
+        requester_email as email,
+        requester_phone as phone,
+        cast(null as varchar) as crm_contact_id,
+        cast(null as varchar) as anonymous_id,
+        cast(null as varchar) as product_id,
+        cast(null as varchar) as order_id,
+        cast(null as varchar) as campaign_source,
+        cast(null as varchar) as campaign_medium,
+        cast(null as varchar) as campaign_name,
+        cast(null as decimal(18, 4)) as revenue,
+    from tickets
+),
+
+from_nps as (
+    select
+        'surveys:' || response_id as touchpoint_id,
+        'surveys' as source_system,
+        response_id as source_record_id,
+        responded_at as occurred_at,
+        'survey_response' as touchpoint_type,
+        touchpoint as event_detail,
+        case channel
+            when 'in_store' then 'store'
+            when 'sms' then 'phone'
+            else coalesce(channel, 'email')
+        end as channel,
+        user_id,
+        email,
+        cast(null as varchar) as phone,
+        cast(null as varchar) as crm_contact_id,
+        cast(null as varchar) as anonymous_id,
+        cast(null as varchar) as product_id,
+        cast(null as varchar) as order_id,
+        cast(null as varchar) as campaign_source,
+        cast(null as varchar) as campaign_medium,
+        cast(null as varchar) as campaign_name,
+        cast(null as decimal(18, 4)) as revenue,
+    from nps_responses
+),
+
+from_consents as (
+    select
+        'privacy:' || consent_event_id as touchpoint_id,
+        'privacy' as source_system,
+        consent_event_id as source_record_id,
+        recorded_at as occurred_at,
+        'consent_change' as touchpoint_type,
+        purpose || ':' || status as event_detail,
+        {{ channel_from_label('consent_source') }} as channel,
+        user_id,
+        email,
+        cast(null as varchar) as phone,
+        cast(null as varchar) as crm_contact_id,
+        cast(null as varchar) as anonymous_id,
+        cast(null as varchar) as product_id,
+        cast(null as varchar) as order_id,
+        cast(null as varchar) as campaign_source,
+        cast(null as varchar) as campaign_medium,
+        cast(null as varchar) as campaign_name,
+        cast(null as decimal(18, 4)) as revenue,
+    from consent_events
+),
+
+-- The CRM keeps the latest version of a contact: its creation, and its latest update when later.
+crm_moments as (
+    select
+        contact_id,
+        email,
+        phone,
+        crm_lifecycle_stage,
+        'created' as moment,
+        created_at as occurred_at,
+    from crm_contacts
+    union all
+    select
+        contact_id,
+        email,
+        phone,
+        crm_lifecycle_stage,
+        'updated' as moment,
+        updated_at as occurred_at,
+    from crm_contacts
+    where updated_at > created_at
+),
+
+from_crm as (
+    select
+        'crm:' || contact_id || ':' || moment as touchpoint_id,
+        'crm' as source_system,
+        contact_id as source_record_id,
+        occurred_at,
+        'crm_update' as touchpoint_type,
+        moment || coalesce(':' || crm_lifecycle_stage, '') as event_detail,
+        'email' as channel,
+        cast(null as varchar) as user_id,
+        email,
+        phone,
+        contact_id as crm_contact_id,
+        cast(null as varchar) as anonymous_id,
+        cast(null as varchar) as product_id,
+        cast(null as varchar) as order_id,
+        cast(null as varchar) as campaign_source,
+        cast(null as varchar) as campaign_medium,
+        cast(null as varchar) as campaign_name,
+        cast(null as decimal(18, 4)) as revenue,
+    from crm_moments
+),
+
+final as (
+    select * from from_segment
+    union all
+    select * from from_cart_events
+    union all
+    select * from from_rejections
+    union all
+    select * from from_tickets
+    union all
+    select * from from_nps
+    union all
+    select * from from_consents
+    union all
+    select * from from_crm
+)
+
+select * from final
