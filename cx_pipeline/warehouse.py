@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,45 @@ WAREHOUSE_CONNECTION_CONFIG: dict[str, Any] = {
 }
 
 
+# DuckDB names the holder of a conflicting lock: `... Conflicting lock is held in /usr/bin/python3 (PID 42)`.
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+# Whole words only: "Could not read block" is not a lock conflict.
+_LOCK_CONFLICT = re.compile(r"\block(ed)?\b", re.IGNORECASE)
+
+
 class WarehouseLockedError(RuntimeError):
     """The DuckDB file is held by another process; DuckDB allows one writer and no readers beside it."""
+
+    def __init__(
+        self, message: str, path: Path | None = None, pid: int | None = None, program: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.pid = pid
+        self.program = program
+
+
+def locked_error(path: Path, error: BaseException) -> WarehouseLockedError | None:
+    """The actionable error for DuckDB's lock conflict on ``path``, or None if ``error`` is another fault."""
+    text = str(error)
+    if not _LOCK_CONFLICT.search(text):
+        return None
+    holder = _LOCK_HOLDER.search(text)
+    pid = int(holder["pid"]) if holder else None
+    program = holder["program"] if holder else None
+    who = f"process {pid} ({program})" if holder else "another process"
+    how_to_look = f" `ps -o pid,args -p {pid}` shows what it is." if holder else ""
+    return WarehouseLockedError(
+        f"The DuckDB file {path.absolute()} is locked by {who}. DuckDB lets one process open a file "
+        "for writing and then no other process may open it, not even read-only. To fix: let that "
+        "process finish or stop it (a running pipeline or `dagster dev` materialization, dbt, a notebook "
+        f"or BI tool holding the file open), then retry.{how_to_look} BI tools should read the published "
+        "serving copy (data/serving/cx360_bi.duckdb, see docs/serving.md), never the warehouse. "
+        f"DuckDB said: {text}",
+        path,
+        pid,
+        program,
+    )
 
 
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -25,11 +63,7 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     try:
         return duckdb.connect(str(path), read_only=read_only, config=dict(WAREHOUSE_CONNECTION_CONFIG))
     except duckdb.IOException as error:
-        if "lock" in str(error).lower():
-            raise WarehouseLockedError(
-                f"The warehouse {path} is locked by another process ({error}). DuckDB allows a single "
-                "writer and no other process may open the file meanwhile: stop the other process "
-                "(a running pipeline, `dagster dev` materialization, a BI tool or a notebook holding it "
-                "open), or point BI tools at the published serving copy instead."
-            ) from error
+        locked = locked_error(path, error)
+        if locked is not None:
+            raise locked from error
         raise

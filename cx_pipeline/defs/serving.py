@@ -1,0 +1,74 @@
+"""The read-only serving copy for BI tools, published after the bi and aggregate mart models."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from duckdb import IOException as DuckDBIOException
+
+from cx_pipeline.defs.resources import WAREHOUSE_POOL
+from cx_pipeline.serving import SERVED_RELATIONS, PublishResult, publish_serving_copy
+from cx_pipeline.settings import Paths
+from cx_pipeline.warehouse import locked_error
+
+
+@dg.asset(
+    key=["serving", "cx360_bi"],
+    group_name="serving",
+    deps=[dg.AssetKey([relation.schema, relation.name]) for relation in SERVED_RELATIONS],
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb"},
+    description=(
+        "Read-only DuckDB copy of the pseudonymised `bi` schema and the aggregate marts for BI tools "
+        "(data/serving/cx360_bi.duckdb, readable by DuckDB 1.4+), replaced atomically on every run. "
+        "See docs/serving.md."
+    ),
+)
+def cx360_bi(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    paths = Paths.from_env()
+    try:
+        # The run's own warehouse connection: the snapshot is read through the same DuckDB instance as
+        # every other step of this process, in one transaction.
+        with duckdb.get_connection() as connection:
+            result = publish_serving_copy(connection, paths.serving, source_label=str(paths.warehouse))
+    except DuckDBIOException as error:
+        locked = locked_error(paths.warehouse, error)
+        if locked is None:
+            raise
+        raise locked from error
+    if result.skipped:
+        context.log.warning(
+            "Not in the warehouse yet, so not served: " + ", ".join(result.skipped) + ". Published the rest."
+        )
+    if result.unlisted_bi_relations:
+        context.log.warning(
+            "bi relations not in SERVED_RELATIONS, so not served: " + ", ".join(result.unlisted_bi_relations)
+        )
+    return dg.MaterializeResult(metadata=publish_metadata(result))
+
+
+def publish_metadata(result: PublishResult) -> dict[str, dg.MetadataValue]:
+    table_rows = [
+        dg.TableRecord({"relation": relation, "rows": rows}) for relation, rows in result.row_counts.items()
+    ]
+    return {
+        "path": dg.MetadataValue.path(str(result.path)),
+        "size_bytes": dg.MetadataValue.int(result.size_bytes),
+        "size_mib": dg.MetadataValue.float(round(result.size_bytes / 2**20, 2)),
+        "tables": dg.MetadataValue.table(
+            table_rows,
+            schema=dg.TableSchema(
+                columns=[dg.TableColumn("relation", "string"), dg.TableColumn("rows", "int")]
+            ),
+        ),
+        "row_counts": dg.MetadataValue.json(result.row_counts),
+        "dagster/row_count": dg.MetadataValue.int(sum(result.row_counts.values())),
+        "publish_seconds": dg.MetadataValue.float(round(result.duration_seconds, 3)),
+        "published_at": dg.MetadataValue.timestamp(result.published_at),
+        "skipped_missing_relations": dg.MetadataValue.json(list(result.skipped)),
+        "warning": dg.MetadataValue.text(
+            "Not in the warehouse yet, so not served: " + ", ".join(result.skipped)
+            if result.skipped
+            else "none"
+        ),
+        "unlisted_bi_relations": dg.MetadataValue.json(list(result.unlisted_bi_relations)),
+        "removed_stale_temp_files": dg.MetadataValue.json([str(path) for path in result.removed_temp_files]),
+    }

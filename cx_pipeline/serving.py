@@ -1,0 +1,470 @@
+"""The published serving copy for BI: a read-only DuckDB file, replaced atomically after each run.
+
+DuckDB lets one process open a file for writing and then nobody else may open it, not even read-only, so BI
+tools cannot read the warehouse while the pipeline runs (and a BI tool holding it open would block the
+pipeline). Instead every run publishes ``<serving dir>/cx360_bi.duckdb``:
+
+1. copy the allowlisted relations (``SERVED_RELATIONS``: the pseudonymised ``bi`` schema and aggregate
+   marts, never direct identifiers) in one transaction, so the copy is one consistent snapshot, into a new
+   file next to the published one, written in a storage version DuckDB 1.4 and 1.5 clients can read;
+2. checkpoint and close it, fsync it, then ``os.replace`` it onto the published name.
+
+The rename is atomic: a new connection opens either the old complete file or the new complete one, never a
+half-written file, and never finds the name missing. Readers already connected keep reading the old file
+(on Linux its inode lives on until they close). See docs/serving.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import time
+import tomllib
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cx_pipeline.operations import DiskFullError, ExplainedFileNotFoundError, is_disk_full
+from cx_pipeline.settings import PROJECT_ROOT
+from cx_pipeline.warehouse import connect as connect_warehouse
+from cx_pipeline.warehouse import locked_error
+
+SERVING_FILE_NAME = "cx360_bi.duckdb"
+# DuckDB 2.0's default format is unreadable for DuckDB <= 1.5, which many BI tools and drivers bundle.
+SERVING_STORAGE_VERSION = "v1.4.0"
+# Lineage of the copy, one row per served relation; kept in the serving file's `main` schema.
+PUBLISHED_TABLE = "_published"
+
+# Temp files live in the serving folder itself: os.replace is only atomic within one file system.
+_TEMP_PREFIX = f".{SERVING_FILE_NAME}.publishing-"
+_PUBLISH_LOCK_NAME = f".{SERVING_FILE_NAME}.publish-lock"
+
+# What a BI consumer needs and nothing more: no writes, no files or network, no extension downloads, and
+# no way for a query to switch any of that back on.
+SERVING_READONLY_CONFIG: dict[str, Any] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "lock_configuration": True,
+}
+
+_PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+@dataclass(frozen=True, order=True)
+class ServedRelation:
+    """One table or view copied into the serving file under the same schema and name."""
+
+    schema: str
+    name: str
+
+    def __post_init__(self) -> None:
+        # Identifiers cannot be bound as SQL parameters, so only plain lower-case names are allowed.
+        for part in (self.schema, self.name):
+            if not _PLAIN_IDENTIFIER.match(part):
+                raise ValueError(f"Served relation names must be plain identifiers, got {part!r}")
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+# The allowlist: only these reach BI. `bi` holds pseudonymised per-customer data (keyed hashes instead of
+# emails, phones, names and source-system ids); the marts listed are aggregates. A relation not built yet
+# is skipped (and reported), so publishing works while the models land. Add new bi models here.
+SERVED_RELATIONS: tuple[ServedRelation, ...] = (
+    ServedRelation("bi", "dim_customers"),
+    ServedRelation("bi", "fct_touchpoints"),
+    ServedRelation("bi", "fct_journey_stage_history"),
+    ServedRelation("marts", "fct_cx_metrics_monthly"),
+    ServedRelation("marts", "fct_retention_cohorts"),
+    ServedRelation("marts", "fct_touchpoint_cx"),
+)
+
+# Column-name tokens that mark a direct identifier. Matched on whole snake_case tokens, so `emails_sent`
+# passes while `email`, `requester_email` and `email_normalized` do not.
+_DIRECT_IDENTIFIER_TOKENS = re.compile(
+    r"(^|_)("
+    r"e_?mail|phone|phone_number|mobile_number|"
+    r"first_?name|last_?name|full_?name|given_?name|family_?name|middle_?name|surname|"
+    r"street|address|post_?code|postal_?code|zip_?code|birth_?date|date_of_birth|ip_address|"
+    r"contact_id|user_id|anonymous_id|device_id|external_id|source_id|source_record_id|requester"
+    r")(_|$)"
+)
+_BARE_IDENTIFIER_NAMES = frozenset({"name", "email", "phone"})
+# Names derived from an identifier without identifying anybody: keyed hashes, flags, domains, counts.
+_NON_IDENTIFYING_SUFFIXES = ("_hash", "_hmac", "_domain", "_count", "_share", "_rate")
+_NON_IDENTIFYING_PREFIXES = ("has_", "is_", "n_", "num_")
+# An email address inside any served text value (a free-text comment counts too).
+_EMAIL_VALUE = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+
+
+class DirectIdentifierError(ValueError):
+    """A relation about to be served carries a direct identifier; BI must only see pseudonymised data."""
+
+
+class ServingCopyMissingError(ExplainedFileNotFoundError):
+    """No serving copy has been published at the path yet."""
+
+
+class PublishBusyError(RuntimeError):
+    """Another process has been publishing into the same serving folder for too long."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    path: Path
+    size_bytes: int
+    # Served relations (`schema.name`) and their row counts, in SERVED_RELATIONS order.
+    row_counts: dict[str, int]
+    # Allowlisted relations the warehouse does not have (yet).
+    skipped: tuple[str, ...]
+    # bi relations in the warehouse that the allowlist does not name, hence not served.
+    unlisted_bi_relations: tuple[str, ...]
+    removed_temp_files: tuple[Path, ...]
+    published_at: datetime
+    duration_seconds: float
+
+
+def serving_file(serving_dir: Path | str) -> Path:
+    return Path(serving_dir) / SERVING_FILE_NAME
+
+
+def open_serving_readonly(path: Path | str) -> duckdb.DuckDBPyConnection:
+    """Open a published serving copy read-only and locked down, in UTC.
+
+    Close the connection to see a newer publish: DuckDB keeps one database instance per path in a process,
+    so a second connection opened while the first is still open shares the first one's (old) file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ServingCopyMissingError(
+            f"No serving copy at {path} yet: materialize the asset serving/cx360_bi (`make run`, or "
+            "`cx360 run`), or check CX360_SERVING_DIR.",
+            path,
+        )
+    # TimeZone cannot be passed in `config` once extension autoloading is off; set it, then lock.
+    unlocked = {key: value for key, value in SERVING_READONLY_CONFIG.items() if key != "lock_configuration"}
+    try:
+        connection = duckdb.connect(str(path), read_only=True, config=unlocked)
+    except duckdb.IOException as error:
+        locked = locked_error(path, error)
+        if locked is not None:
+            raise locked from error
+        raise
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute("SET lock_configuration = true")
+    return connection
+
+
+def find_identifier_columns(columns: Iterable[str]) -> list[str]:
+    """The column names among ``columns`` that look like direct identifiers (email, phone, names, ids)."""
+    flagged = []
+    for column in columns:
+        snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", column).lower()
+        if snake.endswith(_NON_IDENTIFYING_SUFFIXES) or snake.startswith(_NON_IDENTIFYING_PREFIXES):
+            continue
+        if snake in _BARE_IDENTIFIER_NAMES or _DIRECT_IDENTIFIER_TOKENS.search(snake):
+            flagged.append(column)
+    return flagged
+
+
+def refuse_direct_identifiers(columns_by_relation: dict[str, list[str]]) -> None:
+    """Raise DirectIdentifierError naming every served column that looks like a direct identifier."""
+    offending = [
+        f"{relation}.{column}"
+        for relation, columns in columns_by_relation.items()
+        for column in find_identifier_columns(columns)
+    ]
+    if offending:
+        raise DirectIdentifierError(
+            "Refusing to publish the BI serving copy: these columns look like direct identifiers: "
+            f"{', '.join(offending)}. BI must only see pseudonymised data (keyed hashes instead of emails, "
+            "phones, names and source-system ids). Drop or hash them in the model; a column that is "
+            f"already a keyed hash or not identifying can say so with a suffix {_NON_IDENTIFYING_SUFFIXES} "
+            f"or a prefix {_NON_IDENTIFYING_PREFIXES}."
+        )
+
+
+def remove_stale_temp_files(serving_dir: Path) -> list[Path]:
+    """Delete temp files (and their WALs) left by publishes that were killed; call under the publish lock."""
+    removed = []
+    for leftover in sorted(serving_dir.glob(f"{_TEMP_PREFIX}*")):
+        leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
+
+
+def publish_from_warehouse(
+    warehouse: Path | str,
+    serving_dir: Path | str,
+    *,
+    relations: Sequence[ServedRelation] = SERVED_RELATIONS,
+) -> PublishResult:
+    """Publish from the warehouse file (opened read-only: WarehouseLockedError if a writer holds it)."""
+    warehouse = Path(warehouse)
+    with connect_warehouse(warehouse, read_only=True) as source:
+        return publish_serving_copy(
+            source, serving_dir, source_label=str(warehouse.resolve()), relations=relations
+        )
+
+
+def publish_serving_copy(
+    source: duckdb.DuckDBPyConnection,
+    serving_dir: Path | str,
+    *,
+    source_label: str,
+    relations: Sequence[ServedRelation] = SERVED_RELATIONS,
+    lock_timeout_seconds: float = 300.0,
+) -> PublishResult:
+    """Copy ``relations`` from the database ``source`` is connected to and swap the copy in atomically.
+
+    ``source`` may be read-only or read-write; the snapshot is read in one transaction of it.
+    """
+    started = time.monotonic()
+    serving_dir = Path(serving_dir).absolute()
+    serving_dir.mkdir(parents=True, exist_ok=True)
+    published = serving_file(serving_dir)
+    with _publish_lock(serving_dir, lock_timeout_seconds):
+        removed = remove_stale_temp_files(serving_dir)
+        catalog = _current_catalog(source)
+        present = _existing_relations(source, catalog)
+        served = [relation for relation in relations if relation in present]
+        refuse_direct_identifiers(
+            {relation.qualified_name: _columns(source, catalog, relation) for relation in served}
+        )
+        published_at = datetime.now(UTC)
+        temp = serving_dir / f"{_TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        try:
+            row_counts = _write_snapshot(source, catalog, temp, served, source_label, published_at)
+            _fsync_path(temp)
+            os.replace(temp, published)
+            # The rename itself is durable only once the folder's entry is on disk.
+            _fsync_path(serving_dir)
+        except BaseException as error:
+            _remove_file_and_wal(temp)
+            if isinstance(error, Exception) and is_disk_full(error):
+                raise DiskFullError(
+                    f"Disk full while publishing the BI serving copy: writing {temp} in {serving_dir} "
+                    f"failed ({error}). The previously published {published} is unchanged. Free space "
+                    f"on the file system holding {serving_dir} (or point CX360_SERVING_DIR elsewhere) "
+                    "and re-run the serving asset.",
+                    serving_dir,
+                ) from error
+            raise
+    return PublishResult(
+        path=published,
+        size_bytes=published.stat().st_size,
+        row_counts=row_counts,
+        skipped=tuple(r.qualified_name for r in relations if r not in present),
+        unlisted_bi_relations=tuple(
+            r.qualified_name for r in sorted(present) if r.schema == "bi" and r not in relations
+        ),
+        removed_temp_files=tuple(removed),
+        published_at=published_at,
+        duration_seconds=time.monotonic() - started,
+    )
+
+
+def cx360_version() -> str:
+    try:
+        return metadata.version("cx360")
+    except metadata.PackageNotFoundError:
+        # Running from a checkout that was not pip-installed: the version is in pyproject.toml.
+        try:
+            with open(PROJECT_ROOT / "pyproject.toml", "rb") as handle:
+                return str(tomllib.load(handle)["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
+
+
+def _write_snapshot(
+    source: duckdb.DuckDBPyConnection,
+    catalog: str,
+    temp: Path,
+    served: Sequence[ServedRelation],
+    source_label: str,
+    published_at: datetime,
+) -> dict[str, int]:
+    """Write the served relations and the `_published` table into a new file at ``temp``, closed on return."""
+    alias = f"cx360_publish_{uuid.uuid4().hex[:12]}"
+    temp_literal = str(temp).replace("'", "''")
+    source.execute(
+        f"ATTACH '{temp_literal}' AS {alias} (READ_WRITE, STORAGE_VERSION '{SERVING_STORAGE_VERSION}')"
+    )
+    try:
+        row_counts = _copy_relations(source, catalog, alias, served, source_label, published_at)
+        _refuse_email_values(source, alias, served)
+        source.execute(f"CHECKPOINT {alias}")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            source.execute(f"DETACH {alias}")
+        raise
+    source.execute(f"DETACH {alias}")
+    if Path(f"{temp}.wal").exists():
+        # Data left in a WAL would not travel with the rename; never publish a file that needs one.
+        raise RuntimeError(f"{temp}.wal is still there after CHECKPOINT and DETACH; not publishing {temp}")
+    return row_counts
+
+
+def _copy_relations(
+    source: duckdb.DuckDBPyConnection,
+    catalog: str,
+    alias: str,
+    served: Sequence[ServedRelation],
+    source_label: str,
+    published_at: datetime,
+) -> dict[str, int]:
+    """Copy in one transaction: every served relation comes from the same snapshot of the warehouse."""
+    row_counts: dict[str, int] = {}
+    source.execute("BEGIN TRANSACTION")
+    try:
+        for relation in served:
+            schema, name = _quote(relation.schema), _quote(relation.name)
+            source.execute(f"CREATE SCHEMA IF NOT EXISTS {alias}.{schema}")
+            # Views are materialized: the serving file has no warehouse for them to point into.
+            source.execute(
+                f"CREATE TABLE {alias}.{schema}.{name} AS SELECT * FROM {_quote(catalog)}.{schema}.{name}"  # noqa: S608 (allowlisted names)
+            )
+            (row_counts[relation.qualified_name],) = source.execute(
+                f"SELECT count(*) FROM {alias}.{schema}.{name}"  # noqa: S608 (allowlisted names)
+            ).fetchone()
+        source.execute(
+            f"CREATE TABLE {alias}.main.{PUBLISHED_TABLE} (published_at TIMESTAMPTZ, "
+            "source_warehouse VARCHAR, relation VARCHAR, row_count BIGINT, cx360_version VARCHAR, "
+            "duckdb_version VARCHAR, storage_version VARCHAR)"
+        )
+        for relation, row_count in row_counts.items():
+            source.execute(
+                f"INSERT INTO {alias}.main.{PUBLISHED_TABLE} VALUES (?::TIMESTAMPTZ, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                [
+                    published_at.isoformat(),
+                    source_label,
+                    relation,
+                    row_count,
+                    cx360_version(),
+                    duckdb.__version__,
+                    SERVING_STORAGE_VERSION,
+                ],
+            )
+        source.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            source.execute("ROLLBACK")
+        raise
+    return row_counts
+
+
+def _refuse_email_values(
+    source: duckdb.DuckDBPyConnection, alias: str, served: Sequence[ServedRelation]
+) -> None:
+    """Check the copy's text values too: an email under an innocent column name must not reach BI."""
+    offending = []
+    for relation in served:
+        text_columns = [
+            column
+            for (column,) in source.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? "
+                "AND table_schema = ? AND table_name = ? AND data_type = 'VARCHAR' ORDER BY ordinal_position",
+                [alias, relation.schema, relation.name],
+            ).fetchall()
+        ]
+        if not text_columns:
+            continue
+        counts = ", ".join(
+            f"count(*) FILTER (WHERE contains({_quote(c)}, '@') AND regexp_matches({_quote(c)}, $pattern))"
+            for c in text_columns
+        )
+        table = f"{alias}.{_quote(relation.schema)}.{_quote(relation.name)}"
+        found = source.execute(f"SELECT {counts} FROM {table}", {"pattern": _EMAIL_VALUE}).fetchone()  # noqa: S608 (allowlisted names)
+        offending += [
+            f"{relation.qualified_name}.{column} ({count} values)"
+            for column, count in zip(text_columns, found, strict=True)
+            if count
+        ]
+    if offending:
+        raise DirectIdentifierError(
+            "Refusing to publish the BI serving copy: email addresses found in "
+            f"{', '.join(offending)}. BI must only see pseudonymised data; mask or drop these values "
+            "in the bi model."
+        )
+
+
+def _current_catalog(connection: duckdb.DuckDBPyConnection) -> str:
+    (catalog,) = connection.execute("SELECT current_database()").fetchone()
+    return catalog
+
+
+def _existing_relations(connection: duckdb.DuckDBPyConnection, catalog: str) -> set[ServedRelation]:
+    rows = connection.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = ?", [catalog]
+    ).fetchall()
+    return {ServedRelation(schema, name) for schema, name in rows if _is_plain(schema, name)}
+
+
+def _is_plain(*identifiers: str) -> bool:
+    return all(_PLAIN_IDENTIFIER.match(identifier) for identifier in identifiers)
+
+
+def _columns(connection: duckdb.DuckDBPyConnection, catalog: str, relation: ServedRelation) -> list[str]:
+    rows = connection.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? AND table_schema = ? "
+        "AND table_name = ? ORDER BY ordinal_position",
+        [catalog, relation.schema, relation.name],
+    ).fetchall()
+    return [column for (column,) in rows]
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _fsync_path(path: Path) -> None:
+    """Flush a file's (or a folder's) data to disk before relying on it surviving a crash."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _remove_file_and_wal(path: Path) -> None:
+    for leftover in (path, Path(f"{path}.wal")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
+@contextlib.contextmanager
+def _publish_lock(serving_dir: Path, timeout_seconds: float) -> Iterator[None]:
+    """One publisher per serving folder; the OS drops the lock when its holder dies, even by SIGKILL."""
+    with open(serving_dir / _PUBLISH_LOCK_NAME, "a+") as handle:
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "unknown"
+                    raise PublishBusyError(
+                        f"Another process (PID {holder}) has been publishing into {serving_dir} for over "
+                        f"{timeout_seconds:.0f} s; wait for it or stop it, then re-run."
+                    ) from None
+                time.sleep(0.05)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
