@@ -1,0 +1,443 @@
+"""Erasure (GDPR Art. 17): resolve each request to the whole person, delete them everywhere, remember them.
+
+Flow (docs/privacy.md), run by the ``privacy/erasure`` asset right after ingestion, before dbt:
+
+1. **Pending requests**: rows of ``raw.erasure_requests`` whose request id is not in ``privacy.erasure_log``.
+2. **Resolve**: the request's own identifiers (normalised like staging does) plus, through the identity map of
+   the previous run (``marts.customer_identity_map``, else ``intermediate.int_identifiers_resolved``), every
+   identifier of every customer they belong to. Identifiers not in the map yet still match directly.
+3. **Suppress**: the keyed hashes of those identifiers go to ``privacy.suppressed_identifiers`` (never the
+   plaintext). Staging filters on it (``exclude_suppressed`` macro), so re-delivered files stay out.
+4. **Delete** every row of every base table in every schema (raw, quarantine, intermediate, marts, marketing,
+   bi, seeds...) that holds any of the person's identifiers, customer ids or bi pseudonyms, in any text-like
+   column (JSON and free text included), in one transaction; then export files and quarantined file copies.
+5. **Log** ``privacy.erasure_log`` (one row per request) and ``privacy.erasure_audit`` (rows removed per
+   request and table). The caller compacts the database file so deleted bytes leave it too, and
+   republishes the serving copy.
+
+Every run also scrubs rows loaded since the previous run against the whole suppression list
+(:func:`scrub_new_raw_rows`), so a re-delivered file is removed from ``raw`` itself, not only from staging.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from cx_pipeline.privacy.exports import scrub_export_dir
+from cx_pipeline.privacy.identifiers import normalize_email, normalize_phone, nullif_blank
+from cx_pipeline.privacy.keys import keyed_hashes
+from cx_pipeline.privacy.scan import (
+    TableRef,
+    base_tables,
+    delete_rows,
+    file_text,
+    has_column,
+    load_needles,
+    load_suppression_needles,
+    register_scan_functions,
+    scan_table,
+    text_hits,
+)
+
+PRIVACY_SCHEMA = "privacy"
+# Tables never scrubbed: the privacy bookkeeping itself (hashes and counts only) and the ingestion manifest
+# (file paths and checksums; deleting its rows would make the loader re-read the files).
+SKIPPED_TABLES = {("raw", "loaded_files")}
+IDENTITY_MAP_CANDIDATES = (
+    ("marts", "customer_identity_map"),
+    ("intermediate", "int_identifiers_resolved"),
+)
+# Identifier types of the identity map; request columns map onto them.
+REQUEST_IDENTIFIER_TYPES = {"email": "email", "phone": "phone", "user_id": "user_id"}
+# The bi schema's customer pseudonym: macros/privacy.sql `pseudonymise(customer_id, 'customer')`.
+BI_CUSTOMER_DOMAIN = "customer"
+
+PRIVACY_DDL = (
+    f"create schema if not exists {PRIVACY_SCHEMA}",
+    """create table if not exists privacy.suppressed_identifiers (
+        identifier_hash varchar not null,
+        identifier_type varchar not null,
+        request_id varchar,
+        suppressed_at timestamptz not null
+    )""",
+    """create table if not exists privacy.erasure_log (
+        request_id varchar not null,
+        requested_at timestamptz,
+        executed_at timestamptz not null,
+        run_id varchar,
+        customers_resolved bigint not null,
+        identifiers_suppressed bigint not null,
+        rows_removed bigint not null
+    )""",
+    """create table if not exists privacy.erasure_audit (
+        request_id varchar not null,
+        executed_at timestamptz not null,
+        run_id varchar,
+        table_name varchar not null,
+        rows_removed bigint not null
+    )""",
+    """create table if not exists privacy.suppression_scans (
+        scanned_at timestamptz not null,
+        run_id varchar,
+        rows_removed bigint not null
+    )""",
+)
+
+
+def ensure_privacy_tables(connection: duckdb.DuckDBPyConnection) -> None:
+    """The privacy schema and its tables (the same DDL as the dbt macro `create_privacy_tables`)."""
+    for statement in PRIVACY_DDL:
+        connection.execute(statement)
+
+
+@dataclass(frozen=True)
+class ErasureRequest:
+    request_id: str
+    requested_at: datetime | None
+    email: str | None
+    phone: str | None
+    user_id: str | None
+
+    def identifiers(self) -> set[tuple[str, str]]:
+        pairs = {("email", self.email), ("phone", self.phone), ("user_id", self.user_id)}
+        return {(kind, value) for kind, value in pairs if value}
+
+
+@dataclass
+class Resolution:
+    request: ErasureRequest
+    customer_ids: set[str] = field(default_factory=set)
+    identifiers: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass
+class ErasureReport:
+    executed_at: datetime
+    requests: list[Resolution] = field(default_factory=list)
+    # (request_id, place) -> rows removed; place is `schema.table`, `exports/<dir>/<file>` or a file path.
+    removed: Counter = field(default_factory=Counter)
+    redelivered_rows_removed: int = 0
+    suppression_list_size: int = 0
+
+    @property
+    def rows_removed(self) -> int:
+        return sum(self.removed.values())
+
+    def removed_by_place(self) -> dict[str, int]:
+        totals: Counter = Counter()
+        for (_, place), rows in self.removed.items():
+            totals[place] += rows
+        return dict(sorted(totals.items()))
+
+
+def _table_exists(connection: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    return bool(
+        connection.execute(
+            "select count(*) from information_schema.tables "
+            "where table_catalog = current_database() and table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
+    )
+
+
+def pending_requests(connection: duckdb.DuckDBPyConnection, country_code: str = "1") -> list[ErasureRequest]:
+    """Requests in raw.erasure_requests not executed yet (first delivery of each request id)."""
+    if not _table_exists(connection, "raw", "erasure_requests"):
+        return []
+    rows = connection.execute(
+        """
+        select request_id, requested_at, email, phone, user_id
+        from raw.erasure_requests
+        where nullif(trim(request_id), '') is not null
+            and trim(request_id) not in (select request_id from privacy.erasure_log)
+        qualify row_number() over (
+            partition by trim(request_id) order by _loaded_at, _source_file, _source_line
+        ) = 1
+        order by requested_at, request_id
+        """
+    ).fetchall()
+    return [
+        ErasureRequest(
+            request_id=nullif_blank(request_id) or "",
+            requested_at=requested_at,
+            email=normalize_email(email),
+            phone=normalize_phone(phone, country_code),
+            user_id=nullif_blank(user_id),
+        )
+        for request_id, requested_at, email, phone, user_id in rows
+    ]
+
+
+def identity_map(connection: duckdb.DuckDBPyConnection) -> TableRef | None:
+    for schema, name in IDENTITY_MAP_CANDIDATES:
+        if _table_exists(connection, schema, name):
+            return TableRef(schema, name)
+    return None
+
+
+def resolve(connection: duckdb.DuckDBPyConnection, requests: list[ErasureRequest]) -> list[Resolution]:
+    """Each request's customers and all their identifiers, through the previous run's identity map."""
+    resolutions = [Resolution(request, identifiers=set(request.identifiers())) for request in requests]
+    mapping = identity_map(connection)
+    if mapping is None or not resolutions:
+        return resolutions
+    connection.execute(
+        "create or replace temp table _cx360_request_ids "
+        "(request_id varchar, identifier_type varchar, identifier_value varchar)"
+    )
+    rows = [
+        [r.request.request_id, kind, value]
+        for r in resolutions
+        for kind, value in sorted(r.request.identifiers())
+    ]
+    if rows:
+        connection.executemany("insert into _cx360_request_ids values (?, ?, ?)", rows)
+    linked = connection.execute(
+        f"""
+        with customers as (
+            select distinct request_ids.request_id, identity_map.customer_id
+            from _cx360_request_ids as request_ids
+            inner join {mapping.qualified} as identity_map
+                on request_ids.identifier_type = identity_map.identifier_type
+                and request_ids.identifier_value = identity_map.identifier_value
+            where identity_map.customer_id is not null
+        )
+        select customers.request_id, customers.customer_id, identity_map.identifier_type,
+            identity_map.identifier_value
+        from customers
+        inner join {mapping.qualified} as identity_map on customers.customer_id = identity_map.customer_id
+        where identity_map.identifier_value is not null
+        """  # noqa: S608 - the map name comes from a fixed allowlist
+    ).fetchall()
+    connection.execute("drop table _cx360_request_ids")
+    by_request = {r.request.request_id: r for r in resolutions}
+    for request_id, customer_id, kind, value in linked:
+        resolution = by_request[request_id]
+        resolution.customer_ids.add(customer_id)
+        resolution.identifiers.add((kind, value))
+    return resolutions
+
+
+def _needles_of(resolutions: Iterable[Resolution]) -> dict[str, str]:
+    """keyed hash -> request id for every plaintext that identifies the people being erased."""
+    plaintexts: dict[str, str] = {}
+    for resolution in resolutions:
+        request_id = resolution.request.request_id
+        values = {value for _, value in resolution.identifiers}
+        values |= resolution.customer_ids
+        customer_keys = keyed_hashes(sorted(f"{BI_CUSTOMER_DOMAIN}:{c}" for c in resolution.customer_ids))
+        values |= {key for key in customer_keys if key}
+        for value in values:
+            plaintexts.setdefault(value, request_id)
+            plaintexts.setdefault(value.lower(), request_id)
+    tokens = sorted(plaintexts)
+    return {
+        digest: plaintexts[token]
+        for token, digest in zip(tokens, keyed_hashes(tokens), strict=True)
+        if digest
+    }
+
+
+def suppress(
+    connection: duckdb.DuckDBPyConnection, resolutions: Iterable[Resolution], at: datetime
+) -> dict[str, int]:
+    """Add the keyed hashes of every resolved identifier to the suppression list; new entries per request."""
+    added: dict[str, int] = {}
+    for resolution in resolutions:
+        pairs = sorted(resolution.identifiers)
+        hashes = keyed_hashes([value for _, value in pairs])
+        connection.execute(
+            "create or replace temp table _cx360_suppress (identifier_hash varchar, identifier_type varchar)"
+        )
+        if pairs:
+            connection.executemany(
+                "insert into _cx360_suppress values (?, ?)",
+                [[digest, kind] for (kind, _), digest in zip(pairs, hashes, strict=True)],
+            )
+        before = connection.execute("select count(*) from privacy.suppressed_identifiers").fetchone()[0]
+        connection.execute(
+            """
+            insert into privacy.suppressed_identifiers
+            select distinct identifier_hash, identifier_type, ?, ?
+            from _cx360_suppress
+            where identifier_hash not in (select identifier_hash from privacy.suppressed_identifiers)
+            """,
+            [resolution.request.request_id, at],
+        )
+        after = connection.execute("select count(*) from privacy.suppressed_identifiers").fetchone()[0]
+        added[resolution.request.request_id] = after - before
+        connection.execute("drop table _cx360_suppress")
+    return added
+
+
+def scrub_tables(
+    connection: duckdb.DuckDBPyConnection,
+    tables: Iterable[TableRef],
+    where_by_table: Mapping[TableRef, str] | None = None,
+) -> Counter:
+    """Delete the rows holding a needle (loaded beforehand); (request_id, table) -> rows removed."""
+    removed: Counter = Counter()
+    for table in tables:
+        where = (where_by_table or {}).get(table)
+        matches = scan_table(connection, table, where)
+        if not matches:
+            continue
+        delete_rows(connection, table, matches)
+        for request_id in matches.values():
+            removed[(request_id or "", str(table))] += 1
+    return removed
+
+
+def scrubbable_tables(connection: duckdb.DuckDBPyConnection) -> list[TableRef]:
+    return [
+        table
+        for table in base_tables(connection, exclude_schemas=[PRIVACY_SCHEMA])
+        if (table.schema, table.name) not in SKIPPED_TABLES and not table.name.startswith("_cx360")
+    ]
+
+
+def scrub_files(root: Path, needles: Mapping[str, str | None], *, label: str) -> Counter:
+    """Delete every file under ``root`` that holds a needle (quarantined copies of unreadable files)."""
+    removed: Counter = Counter()
+    if not root.exists():
+        return removed
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        hits = text_hits(file_text(path), needles)
+        if hits:
+            path.unlink()
+            request_id = sorted(v or "" for v in hits.values())[0]
+            removed[(request_id, f"{label}/{path.relative_to(root).as_posix()}")] += 1
+    return removed
+
+
+def scrub_exports(exports_dir: Path, needles: Mapping[str, str | None]) -> Counter:
+    """Remove matching rows from every export folder (rewritten atomically, manifest updated)."""
+    removed: Counter = Counter()
+    if not exports_dir.exists():
+        return removed
+    for folder in sorted(p for p in exports_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for request_id, rows in scrub_export_dir(folder, needles).items():
+            removed[(request_id or "", f"exports/{folder.name}")] += rows
+    return removed
+
+
+def execute_erasure_requests(
+    connection: duckdb.DuckDBPyConnection,
+    *,
+    exports_dir: Path | None = None,
+    quarantine_dir: Path | None = None,
+    run_id: str | None = None,
+    now: datetime | None = None,
+    country_code: str = "1",
+) -> ErasureReport:
+    """Execute every pending request (steps 1-5 of the module doc) and scrub re-delivered rows."""
+    executed_at = now or datetime.now(UTC)
+    ensure_privacy_tables(connection)
+    register_scan_functions(connection, country_code)
+    report = ErasureReport(executed_at=executed_at)
+    requests = pending_requests(connection, country_code)
+    if requests:
+        resolutions = resolve(connection, requests)
+        report.requests = resolutions
+        needles = _needles_of(resolutions)
+        connection.execute("begin transaction")
+        try:
+            added = suppress(connection, resolutions, executed_at)
+            load_needles(connection, needles)
+            report.removed.update(scrub_tables(connection, scrubbable_tables(connection)))
+            _log(connection, report, added, run_id)
+            connection.execute("commit")
+        except BaseException:
+            connection.execute("rollback")
+            raise
+        # Files after the commit: a failed database step leaves them for the next try.
+        file_removed: Counter = Counter()
+        if exports_dir is not None:
+            file_removed.update(scrub_exports(exports_dir, needles))
+        if quarantine_dir is not None:
+            file_removed.update(scrub_files(quarantine_dir, needles, label="quarantine_files"))
+        if file_removed:
+            report.removed.update(file_removed)
+            _audit(connection, file_removed, executed_at, run_id)
+    report.redelivered_rows_removed = scrub_new_raw_rows(connection, run_id=run_id, now=executed_at)
+    report.suppression_list_size = connection.execute(
+        "select count(*) from privacy.suppressed_identifiers"
+    ).fetchone()[0]
+    return report
+
+
+def _audit(connection: duckdb.DuckDBPyConnection, removed: Counter, at: datetime, run_id: str | None) -> None:
+    rows = [[request_id, at, run_id, place, count] for (request_id, place), count in sorted(removed.items())]
+    if rows:
+        connection.executemany("insert into privacy.erasure_audit values (?, ?, ?, ?, ?)", rows)
+
+
+def _log(
+    connection: duckdb.DuckDBPyConnection, report: ErasureReport, added: Mapping[str, int], run_id: str | None
+) -> None:
+    per_request: defaultdict[str, int] = defaultdict(int)
+    for (request_id, _), rows in report.removed.items():
+        per_request[request_id] += rows
+    for resolution in report.requests:
+        request = resolution.request
+        connection.execute(
+            "insert into privacy.erasure_log values (?, ?, ?, ?, ?, ?, ?)",
+            [
+                request.request_id,
+                request.requested_at,
+                report.executed_at,
+                run_id,
+                len(resolution.customer_ids),
+                added.get(request.request_id, 0),
+                per_request.get(request.request_id, 0),
+            ],
+        )
+    _audit(connection, report.removed, report.executed_at, run_id)
+
+
+def scrub_new_raw_rows(
+    connection: duckdb.DuckDBPyConnection, *, run_id: str | None = None, now: datetime | None = None
+) -> int:
+    """Delete raw and quarantine rows loaded since the previous scan that match the suppression list.
+
+    A late or re-delivered file of an erased person is loaded by ingestion like any other; this removes it
+    from raw again (staging never shows it either way). Rows loaded before the previous scan were checked
+    then, or by the full scan of the request that suppressed them.
+    """
+    scanned_at = now or datetime.now(UTC)
+    ensure_privacy_tables(connection)
+    previous = connection.execute("select max(scanned_at) from privacy.suppression_scans").fetchone()[0]
+    if load_suppression_needles(connection) == 0:
+        connection.execute("insert into privacy.suppression_scans values (?, ?, 0)", [scanned_at, run_id])
+        return 0
+    register_scan_functions(connection)
+    tables: list[TableRef] = []
+    where: dict[TableRef, str] = {}
+    for table in scrubbable_tables(connection):
+        if table.schema != "raw":
+            continue
+        for column in ("_loaded_at", "quarantined_at"):
+            if has_column(connection, table, column):
+                tables.append(table)
+                if previous is not None:
+                    where[table] = f"{column} >= timestamptz '{previous.isoformat()}'"
+                break
+    connection.execute("begin transaction")
+    try:
+        removed = scrub_tables(connection, tables, where)
+        _audit(connection, removed, scanned_at, run_id)
+        total = sum(removed.values())
+        connection.execute(
+            "insert into privacy.suppression_scans values (?, ?, ?)", [scanned_at, run_id, total]
+        )
+        connection.execute("commit")
+    except BaseException:
+        connection.execute("rollback")
+        raise
+    return total

@@ -1,0 +1,260 @@
+"""Audience exports: CSV + Parquet + manifest.json per audience, each folder replaced atomically.
+
+Pure functions (no Dagster): the ``exports/marketing_audiences`` asset calls :func:`export_audience` for every
+marketing audience; erasure calls :func:`scrub_export_dir` to take erased people out of exports already
+written. Layout::
+
+    <exports dir>/<audience>/<audience>.csv
+    <exports dir>/<audience>/<audience>.parquet
+    <exports dir>/<audience>/manifest.json
+
+A new version is written to a hidden temp folder beside the old one, fsynced, then swapped in: on Linux with
+``renameat2(RENAME_EXCHANGE)`` (one atomic step: readers see the old or the new folder, never a missing or
+half-written one), elsewhere with two renames. The old version is then deleted.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    audience: str
+    path: Path
+    row_count: int
+    manifest: dict[str, Any]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_tree(path: Path) -> None:
+    for child in path.iterdir():
+        with child.open("rb") as handle:
+            os.fsync(handle.fileno())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return result == 0
+
+
+def replace_dir(new_dir: Path, target: Path) -> None:
+    """Put ``new_dir`` at ``target`` (same parent folder), replacing and deleting any old version."""
+    if not target.exists():
+        os.rename(new_dir, target)
+    elif _exchange(new_dir, target):
+        shutil.rmtree(new_dir)  # now holds the old version
+    else:
+        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+        os.rename(target, old)
+        os.rename(new_dir, target)
+        shutil.rmtree(old)
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temp_dir(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    temp.mkdir()
+    return temp
+
+
+def remove_stale_temp_dirs(exports_dir: Path) -> list[Path]:
+    """Temp folders left by an interrupted export (they may hold personal data: delete them)."""
+    removed = []
+    if exports_dir.exists():
+        for path in exports_dir.iterdir():
+            if path.is_dir() and path.name.startswith(".") and (".tmp-" in path.name or ".old-" in path.name):
+                shutil.rmtree(path)
+                removed.append(path)
+    return removed
+
+
+def _copy_query(connection: duckdb.DuckDBPyConnection, query: str, folder: Path, name: str) -> int:
+    csv_path = folder / f"{name}.csv"
+    parquet_path = folder / f"{name}.parquet"
+    connection.execute(f"create or replace temp table _cx360_export as {query}")
+    connection.execute(
+        f"copy _cx360_export to '{_literal(csv_path)}' (format csv, header true, delimiter ',', quote '\"')"
+    )
+    connection.execute(f"copy _cx360_export to '{_literal(parquet_path)}' (format parquet)")
+    rows = connection.execute("select count(*) from _cx360_export").fetchone()[0]
+    connection.execute("drop table _cx360_export")
+    return rows
+
+
+def _literal(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _columns(connection: duckdb.DuckDBPyConnection, query: str) -> list[dict[str, str]]:
+    described = connection.execute(f"describe {query}").fetchall()
+    return [{"name": row[0], "type": row[1]} for row in described]
+
+
+def write_export(
+    connection: duckdb.DuckDBPyConnection,
+    query: str,
+    target: Path,
+    manifest: Mapping[str, Any],
+    *,
+    generated_at: datetime | None = None,
+) -> ExportResult:
+    """Write ``query``'s rows as ``<target>/<name>.csv|.parquet`` plus ``manifest.json``, then swap in."""
+    name = target.name
+    temp = _temp_dir(target)
+    try:
+        rows = _copy_query(connection, query, temp, name)
+        full_manifest = {
+            "manifest_version": MANIFEST_VERSION,
+            "audience": name,
+            **manifest,
+            "row_count": rows,
+            "columns": _columns(connection, query),
+            "generated_at": (generated_at or datetime.now(UTC)).isoformat(),
+            "files": {
+                path.name: {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+                for path in sorted(temp.iterdir())
+            },
+        }
+        (temp / MANIFEST_NAME).write_text(json.dumps(full_manifest, indent=2, default=str) + "\n")
+        _fsync_tree(temp)
+        replace_dir(temp, target)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return ExportResult(audience=name, path=target, row_count=rows, manifest=full_manifest)
+
+
+def export_audience(
+    connection: duckdb.DuckDBPyConnection,
+    exports_dir: Path,
+    audience: str,
+    *,
+    relation: str,
+    manifest: Mapping[str, Any],
+    generated_at: datetime | None = None,
+) -> ExportResult:
+    """Export ``relation`` (an allowlisted ``schema.table``) to ``<exports_dir>/<audience>/``."""
+    if not all(part.replace("_", "").isalnum() for part in relation.split(".")) or "." not in relation:
+        raise ValueError(f"not a plain schema.table name: {relation!r}")
+    return write_export(
+        connection,
+        f"select * from {relation}",  # noqa: S608 - relation checked above
+        exports_dir / audience,
+        manifest,
+        generated_at=generated_at,
+    )
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / MANIFEST_NAME).read_text())
+
+
+def scrub_export_dir(folder: Path, needles: Mapping[str, str | None]) -> Counter:
+    """Rewrite ``folder``'s export without the rows holding a needle; request id -> rows removed.
+
+    Rows are matched like warehouse rows (every column as text, candidate tokens, keyed hashes). Files that
+    are not a known export (no manifest or no Parquet file) are deleted whole if any of their text matches.
+    """
+    from cx_pipeline.privacy.scan import (
+        TableRef,
+        file_text,
+        load_needles,
+        register_scan_functions,
+        scan_table,
+        text_hits,
+    )
+
+    removed: Counter = Counter()
+    parquet = folder / f"{folder.name}.parquet"
+    manifest_path = folder / MANIFEST_NAME
+    if not parquet.exists() or not manifest_path.exists():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            hits = text_hits(file_text(path), needles)
+            if hits:
+                path.unlink()
+                removed[sorted(v or "" for v in hits.values())[0]] += 1
+        return removed
+    connection = duckdb.connect()
+    try:
+        register_scan_functions(connection)
+        load_needles(connection, needles)
+        connection.execute("create schema scrub")
+        connection.execute(f"create table scrub.export as select * from read_parquet('{_literal(parquet)}')")  # noqa: S608
+        table = TableRef("scrub", "export")
+        matches = scan_table(connection, table)
+        csv_path = folder / f"{folder.name}.csv"
+        csv_hits = text_hits(file_text(csv_path), needles) if csv_path.exists() else {}
+        if not matches and not csv_hits:
+            return removed
+        for request_id in matches.values():
+            removed[request_id or ""] += 1
+        if matches:
+            connection.execute(
+                "create temp table _ids as select unnest($ids) as rid", {"ids": sorted(matches)}
+            )
+            connection.execute("delete from scrub.export where rowid in (select rid from _ids)")
+        manifest = read_manifest(folder)
+        kept = {
+            k: v
+            for k, v in manifest.items()
+            if k not in {"manifest_version", "audience", "row_count", "columns", "generated_at", "files"}
+        }
+        kept["scrubbed_at"] = datetime.now(UTC).isoformat()
+        kept["scrubbed_rows"] = int(manifest.get("scrubbed_rows", 0)) + len(matches)
+        write_export(
+            connection,
+            "select * from scrub.export",
+            folder,
+            kept,
+            generated_at=datetime.fromisoformat(manifest["generated_at"])
+            if "generated_at" in manifest
+            else None,
+        )
+    finally:
+        connection.close()
+    return removed

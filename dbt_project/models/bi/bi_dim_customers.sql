@@ -1,0 +1,91 @@
+{#-
+    Pseudonymised profile for BI (relation bi.dim_customers): everything needed to count, segment and trend
+    customers, nothing that names or reaches them. customer_id is replaced by customer_key, a keyed hash
+    (HMAC, key outside the code) that joins the bi facts but not back to marts without the key. Left out:
+    names, email, phone, company, every source-system id (CRM contact, web user, device, cart) and the
+    identifier lists. An allowlist: a column added upstream reaches BI only when added here. docs/privacy.md.
+-#}
+
+with customers as (
+    select * from {{ ref('dim_customers') }}
+),
+
+final as (
+    select
+        {{ pseudonymise('customer_id', 'customer') }} as customer_key,
+        city,
+        country,
+        email is not null as has_email,
+        phone is not null as has_phone,
+        identifier_count,
+        crm_contact_id_count,
+        email_count,
+        phone_count,
+        user_id_count,
+        anonymous_id_count,
+        journey_stage,
+        journey_stage_since,
+        journey_stage_entered_by,
+        first_seen_at,
+        last_seen_at,
+        first_touch_channel,
+        first_touch_campaign_source,
+        first_touch_campaign_medium,
+        first_touch_campaign_name,
+        last_touch_channel,
+        last_touch_campaign_source,
+        last_touch_campaign_medium,
+        last_touch_campaign_name,
+        touchpoint_count,
+        stitched_touchpoint_count,
+        web_touchpoint_count,
+        app_touchpoint_count,
+        store_touchpoint_count,
+        email_touchpoint_count,
+        phone_touchpoint_count,
+        chat_touchpoint_count,
+        social_touchpoint_count,
+        distinct_channel_count,
+        products_viewed_count,
+        products_viewed,
+        products_carted_count,
+        products_carted,
+        products_rejected_count,
+        products_rejected,
+        top_rejection_reasons,
+        products_purchased_count,
+        products_purchased,
+        has_open_cart,
+        open_cart_last_event_at,
+        open_cart_item_count,
+        open_cart_value,
+        order_count,
+        first_order_at,
+        last_order_at,
+        gross_revenue,
+        refunded_amount,
+        net_revenue,
+        average_order_value,
+        return_count,
+        cancellation_count,
+        ticket_count,
+        open_ticket_count,
+        median_first_response_minutes,
+        median_resolution_minutes,
+        average_csat_score,
+        average_ces_score,
+        nps_response_count,
+        latest_nps_score,
+        latest_nps_class,
+        latest_nps_at,
+        consent_email_marketing,
+        consent_sms_marketing,
+        consent_personalization,
+        consent_analytics,
+        consent_third_party_sharing,
+        consent_updated_at,
+        profile_as_of,
+    from customers
+)
+
+select * from final
