@@ -93,7 +93,7 @@ SERVED_RELATIONS: tuple[ServedRelation, ...] = (
 # passes while `email`, `requester_email` and `email_normalized` do not.
 _DIRECT_IDENTIFIER_TOKENS = re.compile(
     r"(^|_)("
-    r"e_?mail|phone|phone_number|mobile_number|"
+    r"e_?mail|phone|mobile_number|"
     r"first_?name|last_?name|full_?name|given_?name|family_?name|middle_?name|surname|"
     r"street|address|post_?code|postal_?code|zip_?code|birth_?date|date_of_birth|ip_address|"
     r"contact_id|user_id|anonymous_id|device_id|external_id|source_id|source_record_id|requester"
@@ -260,9 +260,10 @@ def publish_serving_copy(
                     serving_dir,
                 ) from error
             raise
+        size_bytes = published.stat().st_size
     return PublishResult(
         path=published,
-        size_bytes=published.stat().st_size,
+        size_bytes=size_bytes,
         row_counts=row_counts,
         skipped=tuple(r.qualified_name for r in relations if r not in present),
         unlisted_bi_relations=tuple(

@@ -365,3 +365,28 @@ def test_serving_asset_depends_on_what_it_serves() -> None:
     assert spec.group_name == "serving"
     assert {dep.asset_key for dep in spec.deps} == {dg.AssetKey([r.schema, r.name]) for r in SERVED_RELATIONS}
     assert cx360_bi.op.pool == "duckdb_warehouse"
+
+
+def test_the_documented_sqlalchemy_url_opens_the_copy_read_only_and_locked_down(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    result = publish_from_warehouse(warehouse, tmp_path / "serving", relations=DIM_CUSTOMERS)
+    # The URL exactly as docs/serving.md gives it, with this test's absolute path.
+    engine = sqlalchemy.create_engine(
+        f"duckdb:///{result.path}"
+        "?access_mode=read_only&enable_external_access=false"
+        "&autoinstall_known_extensions=false&autoload_known_extensions=false&lock_configuration=true",
+        poolclass=NullPool,
+    )
+    with engine.connect() as connection:
+        settings = connection.execute(
+            sqlalchemy.text(
+                "SELECT current_setting('access_mode'), current_setting('enable_external_access'), "
+                "current_setting('lock_configuration'), (SELECT count(*) FROM bi.dim_customers)"
+            )
+        ).one()
+    engine.dispose()
+    assert tuple(settings) == ("read_only", False, True, 100)
