@@ -77,30 +77,37 @@ class ServedRelation:
         return f"{self.schema}.{self.name}"
 
 
-# The allowlist: only these reach BI. `bi` holds pseudonymised per-customer data (keyed hashes instead of
-# emails, phones, names and source-system ids); the marts listed are aggregates. A relation not built yet
-# is skipped (and reported), so publishing works while the models land. Add new bi models here.
+# The allowlist: only these reach BI, under these names. `bi` holds pseudonymised per-customer data (keyed
+# hashes instead of emails, phones, names and source-system ids); the marts listed are aggregates (no row
+# per customer). A relation not built yet is skipped and reported, so publishing works while the models
+# land; bi relations missing from this list are reported too. Add new bi models here.
 SERVED_RELATIONS: tuple[ServedRelation, ...] = (
     ServedRelation("bi", "dim_customers"),
     ServedRelation("bi", "fct_touchpoints"),
     ServedRelation("bi", "fct_journey_stage_history"),
+    ServedRelation("bi", "fct_consent_history"),
     ServedRelation("marts", "fct_cx_metrics_monthly"),
     ServedRelation("marts", "fct_retention_cohorts"),
+    ServedRelation("marts", "fct_churn_monthly"),
     ServedRelation("marts", "fct_touchpoint_cx"),
 )
 
-# Column-name tokens that mark a direct identifier. Matched on whole snake_case tokens, so `emails_sent`
-# passes while `email`, `requester_email` and `email_normalized` do not.
+# Column-name tokens that mark a direct identifier, matched on whole snake_case tokens.
 _DIRECT_IDENTIFIER_TOKENS = re.compile(
     r"(^|_)("
-    r"e_?mail|phone|mobile_number|"
     r"first_?name|last_?name|full_?name|given_?name|family_?name|middle_?name|surname|"
     r"street|address|post_?code|postal_?code|zip_?code|birth_?date|date_of_birth|ip_address|"
     r"contact_id|user_id|anonymous_id|device_id|external_id|source_id|source_record_id|requester"
     r")(_|$)"
 )
+# Email and phone identify only as the column's last word (`requester_email`, `email_normalized`); before
+# another word they name a channel or a purpose (`consent_email_marketing`, `phone_tickets`).
+_CONTACT_POINT_AT_END = re.compile(
+    r"(^|_)(e_?mail|phone|mobile_number)(_(address|number|normali[sz]ed|typed|raw|clean|e164))?$"
+)
 _BARE_IDENTIFIER_NAMES = frozenset({"name", "email", "phone"})
-# Names derived from an identifier without identifying anybody: keyed hashes, flags, domains, counts.
+# Names derived from an identifier without identifying anybody: keyed hashes, flags, domains, counts
+# (`email_hash`, `has_phone`, `crm_contact_id_count`).
 _NON_IDENTIFYING_SUFFIXES = ("_hash", "_hmac", "_domain", "_count", "_share", "_rate")
 _NON_IDENTIFYING_PREFIXES = ("has_", "is_", "n_", "num_")
 # An email address inside any served text value (a free-text comment counts too).
@@ -172,7 +179,11 @@ def find_identifier_columns(columns: Iterable[str]) -> list[str]:
         snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", column).lower()
         if snake.endswith(_NON_IDENTIFYING_SUFFIXES) or snake.startswith(_NON_IDENTIFYING_PREFIXES):
             continue
-        if snake in _BARE_IDENTIFIER_NAMES or _DIRECT_IDENTIFIER_TOKENS.search(snake):
+        if (
+            snake in _BARE_IDENTIFIER_NAMES
+            or _DIRECT_IDENTIFIER_TOKENS.search(snake)
+            or _CONTACT_POINT_AT_END.search(snake)
+        ):
             flagged.append(column)
     return flagged
 

@@ -152,7 +152,8 @@ def test_opening_a_serving_copy_that_was_never_published_says_how_to_publish(tmp
 
 @pytest.mark.parametrize(
     "column",
-    ["email", "requester_email", "email_normalized", "Email", "phone", "requester_phone", "first_name",
+    ["email", "requester_email", "email_normalized", "email_address", "Email", "phone", "requester_phone",
+     "phone_e164", "mobile_number", "first_name",
      "lastName", "full_name", "name", "street_address", "postal_code", "contact_id", "user_id",
      "anonymousId", "web_user_id", "date_of_birth", "ip_address"],
 )  # fmt: skip
@@ -163,7 +164,9 @@ def test_direct_identifier_column_names_are_flagged(column: str) -> None:
 @pytest.mark.parametrize(
     "column",
     ["customer_key", "email_hash", "phone_hmac", "email_domain", "has_email", "has_phone", "emails_sent",
-     "product_name", "journey_stage", "customer_id", "nps", "user_count", "phone_share", "channel"],
+     "product_name", "journey_stage", "customer_id", "nps", "user_count", "phone_share", "channel",
+     "consent_email_marketing", "email_touchpoint_count", "phone_tickets", "crm_contact_id_count",
+     "first_touch_campaign_name", "sessions_mobile"],
 )  # fmt: skip
 def test_pseudonymised_and_aggregate_column_names_pass(column: str) -> None:
     assert find_identifier_columns([column]) == []
@@ -357,14 +360,46 @@ def test_serving_asset_publishes_from_the_warehouse_resource(
     assert metadata["unlisted_bi_relations"].value == ["bi.scratch_not_listed"]
 
 
-def test_serving_asset_depends_on_what_it_serves() -> None:
-    from cx_pipeline.defs.serving import cx360_bi
+def test_serving_asset_depends_on_the_models_it_serves() -> None:
+    from cx_pipeline.defs.serving import _manifest_nodes, cx360_bi, served_asset_keys
 
     spec = next(iter(cx360_bi.specs))
     assert spec.key == dg.AssetKey(["serving", "cx360_bi"])
     assert spec.group_name == "serving"
-    assert {dep.asset_key for dep in spec.deps} == {dg.AssetKey([r.schema, r.name]) for r in SERVED_RELATIONS}
+    expected = served_asset_keys(SERVED_RELATIONS, _manifest_nodes())
+    assert {dep.asset_key for dep in spec.deps} == set(expected)
+    assert len(expected) == len(SERVED_RELATIONS)
     assert cx360_bi.op.pool == "duckdb_warehouse"
+
+
+def test_served_relations_map_to_the_models_that_write_them_even_when_aliased() -> None:
+    from cx_pipeline.defs.serving import served_asset_keys
+
+    manifest_nodes = {
+        "model.cx360.bi_dim_customers": {
+            "resource_type": "model",
+            "schema": "bi",
+            "name": "bi_dim_customers",
+            "alias": "dim_customers",
+        },
+        "model.cx360.fct_churn_monthly": {
+            "resource_type": "model",
+            "schema": "marts",
+            "name": "fct_churn_monthly",
+            "alias": "fct_churn_monthly",
+        },
+        "test.cx360.not_null_x": {"resource_type": "test", "schema": "bi", "name": "dim_customers"},
+    }
+    relations = [
+        ServedRelation("bi", "dim_customers"),
+        ServedRelation("marts", "fct_churn_monthly"),
+        ServedRelation("marts", "not_built_yet"),
+    ]
+    assert served_asset_keys(relations, manifest_nodes) == [
+        dg.AssetKey(["bi", "bi_dim_customers"]),
+        dg.AssetKey(["marts", "fct_churn_monthly"]),
+        dg.AssetKey(["marts", "not_built_yet"]),
+    ]
 
 
 def test_the_documented_sqlalchemy_url_opens_the_copy_read_only_and_locked_down(

@@ -1,19 +1,50 @@
 """The read-only serving copy for BI tools, published after the bi and aggregate mart models."""
 
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 from duckdb import IOException as DuckDBIOException
 
+# Importing dbt_models also makes sure the manifest exists (it runs `dbt parse` on a fresh clone).
+from cx_pipeline.defs.dbt_models import Cx360DbtTranslator
+from cx_pipeline.defs.dbt_project import cx360_dbt_project
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
-from cx_pipeline.serving import SERVED_RELATIONS, PublishResult, publish_serving_copy
+from cx_pipeline.serving import SERVED_RELATIONS, PublishResult, ServedRelation, publish_serving_copy
 from cx_pipeline.settings import Paths
 from cx_pipeline.warehouse import locked_error
+
+
+def served_asset_keys(
+    relations: Sequence[ServedRelation], manifest_nodes: Mapping[str, Mapping[str, Any]]
+) -> list[dg.AssetKey]:
+    """The asset keys of the dbt models that build ``relations``, matched by the relation they write.
+
+    A model's relation is ``schema.alias``, and its alias may differ from its name (the key's last part),
+    so look the relation up in the manifest; relations no model builds (yet) get ``[schema, name]``.
+    """
+    translator = Cx360DbtTranslator()
+    key_by_relation = {
+        (node["schema"], node.get("alias") or node["name"]): translator.get_asset_key(node)
+        for node in manifest_nodes.values()
+        if node.get("resource_type") in ("model", "seed", "snapshot")
+    }
+    return [
+        key_by_relation.get((relation.schema, relation.name), dg.AssetKey([relation.schema, relation.name]))
+        for relation in relations
+    ]
+
+
+def _manifest_nodes() -> Mapping[str, Mapping[str, Any]]:
+    return json.loads(cx360_dbt_project.manifest_path.read_text())["nodes"]
 
 
 @dg.asset(
     key=["serving", "cx360_bi"],
     group_name="serving",
-    deps=[dg.AssetKey([relation.schema, relation.name]) for relation in SERVED_RELATIONS],
+    deps=served_asset_keys(SERVED_RELATIONS, _manifest_nodes()),
     pool=WAREHOUSE_POOL,
     kinds={"duckdb"},
     description=(
