@@ -167,8 +167,12 @@ def open_serving_readonly(path: Path | str) -> duckdb.DuckDBPyConnection:
         if locked is not None:
             raise locked from error
         raise
-    connection.execute("SET TimeZone = 'UTC'")
-    connection.execute("SET lock_configuration = true")
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        connection.execute("SET lock_configuration = true")
+    except BaseException:
+        connection.close()
+        raise
     return connection
 
 
