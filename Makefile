@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.cx360-installed
 
-.PHONY: run test lint ui generate clean
+.PHONY: run test lint ui generate benchmark clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ ui: $(INSTALLED)
 
 generate: $(INSTALLED)
 	$(BIN)/cx360 generate
+
+# Benchmarks at scale (issue #6): SCALES/REPEATS override, e.g. make benchmark SCALES=10000 REPEATS=3
+SCALES ?= 10000,100000,1000000
+REPEATS ?= 3,1,1
+benchmark: $(INSTALLED)
+	$(BIN)/python -m benchmarks.run --scales $(SCALES) --repeats $(REPEATS) --out docs/benchmarks.md
 
 clean:
 	rm -rf data/cx360.duckdb data/landing data/truth data/exports data/serving data/quarantine dbt_project/target
