@@ -1,0 +1,1 @@
+"""Customer-experience analytics: CLV models (``clv``) and the self-contained CX report (``report``)."""
