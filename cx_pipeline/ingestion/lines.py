@@ -1,0 +1,263 @@
+"""Read a landing file as numbered physical lines with DuckDB's CSV reader.
+
+The file is read with one VARCHAR column, no quoting and NUL as delimiter, so every physical line becomes
+one row holding its exact text (blank lines become NULL). Lines DuckDB cannot take (invalid UTF-8, a NUL
+byte, longer than ``MAX_LINE_BYTES``) land in its ``store_rejects`` table with their line number and byte
+offset. DuckDB's CSV reader has no row-number column, but a table created from a scan keeps the file order
+(``preserve_insertion_order``), so accepted row ``k`` (0-based rowid) is physical line
+``k + 1 + #{rejected lines that precede it}``; that count comes from an ASOF join against the few rejected
+line numbers, without a window over the whole file.
+
+The bytes of a rejected line are read back from the file at DuckDB's byte offset so the quarantine keeps the
+original text (undecodable bytes written as ``\\xNN``).
+
+DuckDB's strict CSV state machine refuses a whole file whose line endings are mixed (a CRLF line in an LF
+file, a bare CR inside a line). Such files are read by a fallback that splits the bytes on LF with Arrow
+compute (vectorized, 64 MiB at a time), strips one trailing CR per line and decodes in DuckDB: slower, but
+it keeps the same line semantics, so one stray CR does not reject a whole file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cx_pipeline.ingestion.sql import scalar
+
+MAX_LINE_BYTES = 16 * 1024 * 1024
+_FALLBACK_CHUNK_BYTES = 64 * 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
+
+READ_TABLE = "_cx_read"
+_FALLBACK_TABLE = "_cx_read_bytes"
+SHIFT_TABLE = "_cx_shift"
+LINES_VIEW = "_cx_lines"
+BAD_LINES_TABLE = "_cx_bad_lines"
+_REJECTS_TABLE = "_cx_rejects"
+_REJECT_SCANS_TABLE = "_cx_reject_scans"
+
+
+@dataclass(frozen=True)
+class BadLine:
+    line: int
+    raw_record: str
+    error_type: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PhysicalLines:
+    """Result of ``read_physical_lines``: temp view ``_cx_lines(n, line)`` and table ``_cx_bad_lines``."""
+
+    accepted: int  # rows in the view
+    bad_lines: tuple[BadLine, ...]
+    reader: str = "duckdb"  # 'duckdb' (read_csv) or 'fallback' (mixed line endings)
+
+    @property
+    def total(self) -> int:
+        return self.accepted + len(self.bad_lines)
+
+
+class UnreadableFileError(RuntimeError):
+    """DuckDB could not read the file as lines at all."""
+
+
+def drop_line_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    tables = (READ_TABLE, _FALLBACK_TABLE, SHIFT_TABLE, BAD_LINES_TABLE, _REJECTS_TABLE, _REJECT_SCANS_TABLE)
+    conn.execute(
+        f"DROP VIEW IF EXISTS temp.{LINES_VIEW}; "
+        + " ".join(f"DROP TABLE IF EXISTS temp.{name};" for name in tables)
+    )
+
+
+def _line_bytes(handle, offset: int) -> bytes:
+    """The line DuckDB reported at 1-based ``offset``. After blank lines DuckDB's offset points at their
+    line breaks; a rejected line is never blank, so leading line breaks are skipped."""
+    handle.seek(max(offset - 1, 0))
+    data = handle.readline(MAX_LINE_BYTES + 2)
+    while data in (b"\n", b"\r\n", b"\r"):
+        data = handle.readline(MAX_LINE_BYTES + 2)
+    return data.rstrip(b"\r\n")
+
+
+def _describe_bad_line(data: bytes, duckdb_error: str) -> tuple[str, str]:
+    """(error_type, reason) for a line DuckDB rejected while reading lines."""
+    if b"\x00" in data:
+        position = data.index(b"\x00") + 1
+        return "nul_byte", f"line contains a NUL byte at position {position}"
+    if "LINE SIZE" in duckdb_error:
+        return "line_too_long", f"line is longer than {MAX_LINE_BYTES} bytes"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        byte = data[error.start]
+        return "invalid_encoding", (
+            f"line is not valid UTF-8 (byte 0x{byte:02x} at position {error.start + 1}); "
+            "landing files must be UTF-8"
+        )
+    return "unreadable_line", f"DuckDB could not read the line ({duckdb_error.lower()})"
+
+
+def _store_bad_lines(conn: duckdb.DuckDBPyConnection, bad: list[BadLine]) -> None:
+    conn.execute(
+        f"CREATE TEMP TABLE {BAD_LINES_TABLE} "
+        "(n BIGINT, raw_record VARCHAR, error_type VARCHAR, reason VARCHAR)"
+    )
+    if not bad:
+        return
+    frame = pa.table(
+        {
+            "n": pa.array([b.line for b in bad], pa.int64()),
+            "raw_record": [b.raw_record for b in bad],
+            "error_type": [b.error_type for b in bad],
+            "reason": [b.reason for b in bad],
+        }
+    )
+    conn.register("_cx_bad_lines_frame", frame)
+    try:
+        conn.execute(f"INSERT INTO {BAD_LINES_TABLE} SELECT * FROM _cx_bad_lines_frame")  # noqa: S608
+    finally:
+        conn.unregister("_cx_bad_lines_frame")
+
+
+def _bad_line(line_no: int, data: bytes, duckdb_error: str) -> BadLine:
+    error_type, reason = _describe_bad_line(data, duckdb_error)
+    text = data.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+    return BadLine(line_no, text, error_type, reason)
+
+
+def _read_with_duckdb(conn: duckdb.DuckDBPyConnection, path: Path) -> PhysicalLines:
+    conn.execute(
+        f"""
+        CREATE TEMP TABLE {READ_TABLE} AS
+        SELECT line FROM read_csv(
+            ?, columns = {{'line': 'VARCHAR'}}, header = false, auto_detect = false,
+            delim = chr(0), quote = '', escape = '', encoding = 'utf-8',
+            store_rejects = true, rejects_table = '{_REJECTS_TABLE}',
+            rejects_scan = '{_REJECT_SCANS_TABLE}', max_line_size = {MAX_LINE_BYTES}
+        )
+        """,  # noqa: S608
+        [str(path)],
+    )
+    rejected = conn.execute(
+        f"""
+        SELECT line, min(line_byte_position) AS offset_1_based, string_agg(DISTINCT error_type, ', ')
+        FROM {_REJECTS_TABLE} GROUP BY line ORDER BY line
+        """  # noqa: S608
+    ).fetchall()
+    bad: list[BadLine] = []
+    with path.open("rb") as handle:
+        for line_no, offset, error in rejected:
+            bad.append(_bad_line(int(line_no), _line_bytes(handle, int(offset)), error or ""))
+    _store_bad_lines(conn, bad)
+    if bad:
+        # g = accepted lines before the j-th rejected line; accepted row k sits after every rejected
+        # line with g <= k.
+        conn.execute(
+            f"""
+            CREATE TEMP TABLE {SHIFT_TABLE} AS
+            SELECT g, max(j) AS shift FROM (
+                SELECT n - row_number() OVER (ORDER BY n) AS g, row_number() OVER (ORDER BY n) AS j
+                FROM {BAD_LINES_TABLE}
+            ) GROUP BY g
+            """  # noqa: S608
+        )
+        conn.execute(
+            f"""
+            CREATE TEMP VIEW {LINES_VIEW} AS
+            SELECT r.k + 1 + coalesce(s.shift, 0) AS n, r.line
+            FROM (SELECT rowid AS k, line FROM {READ_TABLE}) AS r
+            ASOF LEFT JOIN {SHIFT_TABLE} AS s ON r.k >= s.g
+            """  # noqa: S608
+        )
+    else:
+        conn.execute(f"CREATE TEMP VIEW {LINES_VIEW} AS SELECT rowid + 1 AS n, line FROM {READ_TABLE}")  # noqa: S608
+    accepted = scalar(conn, f"SELECT count(*) FROM {READ_TABLE}")  # noqa: S608
+    return PhysicalLines(accepted=int(accepted), bad_lines=tuple(bad))
+
+
+def _split_chunks(path: Path):
+    """Yield (first line number, Arrow binary array of lines) for the file split on LF."""
+    next_line = 1
+    carry = b""
+    first = True
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(_FALLBACK_CHUNK_BYTES)
+            if first:
+                chunk = chunk.removeprefix(_BOM)
+                first = False
+            if not chunk:
+                break
+            data = carry + chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                continue
+            body, carry = data[:cut], data[cut + 1 :]
+            lines = pc.split_pattern(pa.array([body], pa.binary()), b"\n").flatten()
+            yield next_line, lines
+            next_line += len(lines)
+    if carry:
+        yield next_line, pa.array([carry], pa.binary())
+
+
+def _read_with_arrow(conn: duckdb.DuckDBPyConnection, path: Path) -> PhysicalLines:
+    """The fallback for files DuckDB's CSV reader refuses (mixed line endings)."""
+    conn.execute(f"CREATE TEMP TABLE {_FALLBACK_TABLE} (n BIGINT, data BLOB)")
+    for first_line, lines in _split_chunks(path):
+        numbers = pa.array(np.arange(first_line, first_line + len(lines), dtype=np.int64))
+        conn.register("_cx_chunk", pa.table({"n": numbers, "data": lines}))
+        try:
+            conn.execute(f"INSERT INTO {_FALLBACK_TABLE} SELECT n, data FROM _cx_chunk")  # noqa: S608
+        finally:
+            conn.unregister("_cx_chunk")
+    # One trailing CR per line is the CRLF line ending; a NUL byte is refused as by the fast path.
+    conn.execute(
+        f"""
+        CREATE TEMP TABLE {READ_TABLE} AS
+        SELECT n, data, CASE WHEN octet_length(data) = 0 THEN '' ELSE try(decode(data)) END AS text
+        FROM {_FALLBACK_TABLE}
+        """  # noqa: S608
+    )
+    conn.execute(f"DROP TABLE temp.{_FALLBACK_TABLE}")
+    bad_rows = conn.execute(
+        f"SELECT n, data FROM {READ_TABLE} WHERE text IS NULL OR strpos(text, chr(0)) > 0 ORDER BY n"  # noqa: S608
+    ).fetchall()
+    bad = [_bad_line(int(n), bytes(data).removesuffix(b"\r"), "") for n, data in bad_rows]
+    _store_bad_lines(conn, bad)
+    conn.execute(
+        f"""
+        CREATE TEMP VIEW {LINES_VIEW} AS
+        SELECT n, CASE WHEN text = '' OR text = chr(13) THEN NULL
+                       WHEN suffix(text, chr(13)) THEN text[:-2] ELSE text END AS line
+        FROM {READ_TABLE} WHERE text IS NOT NULL AND strpos(text, chr(0)) = 0
+        """  # noqa: S608
+    )
+    accepted = scalar(conn, f"SELECT count(*) FROM {LINES_VIEW}")  # noqa: S608
+    return PhysicalLines(accepted=int(accepted), bad_lines=tuple(bad), reader="fallback")
+
+
+def read_physical_lines(conn: duckdb.DuckDBPyConnection, path: Path) -> PhysicalLines:
+    """Read ``path`` into temp view ``_cx_lines(n BIGINT, line VARCHAR)`` and temp table ``_cx_bad_lines``.
+
+    ``n`` is the 1-based physical line number. Every physical line of the file is in exactly one of the
+    two. Raises ``UnreadableFileError`` if neither DuckDB's reader nor the fallback can scan the file.
+    """
+    drop_line_tables(conn)
+    try:
+        return _read_with_duckdb(conn, path)
+    except duckdb.Error as duckdb_error:
+        drop_line_tables(conn)
+        try:
+            return _read_with_arrow(conn, path)
+        except (duckdb.Error, OSError, pa.ArrowException) as error:
+            drop_line_tables(conn)
+            raise UnreadableFileError(
+                f"the file could not be read as text lines ({duckdb_error}; fallback: {error})"
+            ) from error

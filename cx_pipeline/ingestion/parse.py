@@ -1,0 +1,247 @@
+"""SQL that turns numbered lines into contract rows: CSV and JSONL field extraction, then validation.
+
+Input is a relation ``(n BIGINT, line VARCHAR)`` of records (``lines.read_physical_lines`` plus, for CSV,
+multi-line records merged by ``csv_format.merge_multiline_records``). Output is one row per record with
+its typed contract columns, ``_extra`` and the quarantine verdict; internal columns start with ``_q_`` so
+they never collide with contract fields (product_rejections has a ``reason``, gdpr_consents a ``source``).
+
+CSV fields are split in SQL: lines without a double quote with ``string_split``; other lines must match
+the RFC 4180 record pattern (fields either bare without quotes, or wholly quoted with ``""`` for a quote)
+and are split with a regex. Empty fields are NULL.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from cx_pipeline.contracts import WEB_EVENT_CONTEXT_COLUMNS, SourceContract
+from cx_pipeline.ingestion.rules import contract_violations, json_kind_sql, typed_sql, violation_columns
+from cx_pipeline.ingestion.sql import ident, literal, raw_table
+
+_CSV_FIELD = r'"(?:[^"]|"")*"|[^,"]*'
+CSV_RECORD_RE = rf"(?:{_CSV_FIELD})(?:,(?:{_CSV_FIELD}))*"
+# Every field is preceded by a comma once ',' is prepended, so each match consumes at least one char.
+CSV_FIELD_RE = rf",({_CSV_FIELD})"
+
+PARSED_TABLE = "_cx_parsed"
+REPEATED_KEYS_TABLE = "_cx_repeated_keys"
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """Where each contract field sits in a CSV file, from its header."""
+
+    header: tuple[str, ...]
+    positions: dict[str, int]  # contract field name -> 1-based column position
+    extra: tuple[tuple[str, int], ...]  # (header name, position) of columns beyond the contract
+
+    @property
+    def column_count(self) -> int:
+        return len(self.header)
+
+
+def csv_values_sql(contract: SourceContract, layout: CsvLayout, records_sql: str) -> tuple[str, list]:
+    """Per record: ``_q_n, _q_line, _q_line_error_type, _q_line_error, _v0.._vK, _q_extra``."""
+    unquote = "nullif(CASE WHEN starts_with(x, '\"') THEN replace(x[2:-2], '\"\"', '\"') ELSE x END, '')"
+    # Lines without quotes (nearly all) are split as they are; empty fields become NULL when picked.
+    # A well-formed quoted line is split by quote parity: between the 1st and 2nd, 3rd and 4th... quote
+    # a comma is data, elsewhere a separator (an escaped "" toggles twice), so commas outside quotes are
+    # swapped for chr(31) and the line split on it: ~7x cheaper than a regex extracting each field.
+    by_parity = (
+        "string_split(array_to_string(list_transform(string_split(line, '\"'), "
+        "lambda x, i: CASE WHEN i % 2 = 1 THEN replace(x, ',', chr(31)) ELSE x END), '\"'), chr(31))"
+    )
+    split = f"""
+        SELECT n AS _q_n, line AS _q_line,
+          CASE
+            WHEN strpos(line, '"') = 0 THEN string_split(line, ',')
+            WHEN NOT regexp_full_match(line, {literal(CSV_RECORD_RE)}) THEN NULL
+            WHEN strpos(line, chr(31)) = 0 THEN list_transform({by_parity}, lambda x: {unquote})
+            ELSE list_transform(regexp_extract_all(',' || line, {literal(CSV_FIELD_RE)}, 1), lambda x: {unquote})
+          END AS _q_vals
+        FROM ({records_sql})
+    """  # noqa: E501, S608
+    ncols = layout.column_count
+    checked = f"""
+        SELECT *,
+          CASE
+            WHEN _q_line IS NULL THEN 'blank_line'
+            WHEN _q_vals IS NULL THEN 'bad_quoting'
+            WHEN len(_q_vals) <> {ncols} THEN
+              CASE WHEN trim(_q_line) = '' THEN 'blank_line' ELSE 'wrong_column_count' END
+          END AS _q_line_error_type,
+          CASE
+            WHEN _q_line IS NULL THEN 'line is empty'
+            WHEN _q_vals IS NULL
+              THEN 'unterminated or misplaced double quote (quote whole fields, double quotes inside)'
+            WHEN len(_q_vals) <> {ncols} THEN
+              CASE WHEN trim(_q_line) = '' THEN 'line is empty'
+              ELSE 'expected {ncols} columns as in the header, found ' || len(_q_vals) END
+          END AS _q_line_error
+        FROM ({split})
+    """  # noqa: S608
+    values = []
+    for index, contract_field in enumerate(contract.fields):
+        position = layout.positions.get(contract_field.name)
+        value = f"nullif(_q_vals[{position}], '')" if position else "CAST(NULL AS VARCHAR)"
+        values.append(f"{value} AS _v{index}")
+    params: list = []
+    if layout.extra:
+        extra_values = ", ".join(f"nullif(_q_vals[{position}], '')" for _, position in layout.extra)
+        extra = (
+            "CASE WHEN _q_line_error_type IS NULL "
+            f"THEN CAST(to_json(map(CAST(? AS VARCHAR[]), [{extra_values}])) AS VARCHAR) END"
+        )
+        params.append([name for name, _ in layout.extra])
+    else:
+        extra = "CAST(NULL AS VARCHAR)"
+    sql = f"""
+        SELECT _q_n, _q_line, _q_line_error_type, _q_line_error, {", ".join(values)}, {extra} AS _q_extra
+        FROM ({checked})
+    """  # noqa: S608
+    return sql, params
+
+
+def _json_path(name: str) -> str:
+    return '$."' + name + '"'
+
+
+def jsonl_values_sql(contract: SourceContract, records_sql: str) -> tuple[str, list]:
+    """Per record: ``_q_n, _q_line, _q_line_error_type, _q_line_error, _v0.._vK, _q_extra``.
+
+    Each line is parsed a handful of times (validity, type, one list extraction for text fields, one for
+    JSON fields, its key list); JSON field values come back minified, so "is an object" is a prefix
+    test rather than another parse. ``try(...)`` would save the validity parse but costs ~20 us per
+    invalid line, so a file of garbage would crawl.
+    """
+    kinds = f"""
+        SELECT n AS _q_n, line AS _q_line,
+          CASE WHEN json_valid(line) THEN json_type(line) END AS _q_kind
+        FROM ({records_sql})
+    """  # noqa: S608
+    checked = f"""
+        SELECT *,
+          CASE
+            WHEN _q_line IS NULL THEN 'blank_line'
+            WHEN _q_kind IS NULL THEN CASE WHEN trim(_q_line) = '' THEN 'blank_line' ELSE 'invalid_json' END
+            WHEN _q_kind <> 'OBJECT' THEN 'not_an_object'
+          END AS _q_line_error_type
+        FROM ({kinds})
+    """  # noqa: S608
+    text_fields = [f for f in contract.fields if f.type != "json"]
+    json_fields = [f for f in contract.fields if f.type == "json"]
+    text_paths = "[" + ", ".join(literal(_json_path(f.name)) for f in text_fields) + "]"
+    json_paths = "[" + ", ".join(literal(_json_path(f.name)) for f in json_fields) + "]"
+    # json_merge_patch with null values deletes the contract keys; what is left are the extra fields.
+    # It is only run on the (few) lines with a key outside the contract: listing keys is 2x cheaper.
+    patch = json.dumps(dict.fromkeys(contract.field_names))
+    known = ", ".join(literal(name) for name in contract.field_names)
+    json_values = (
+        f"CASE WHEN _q_kind = 'OBJECT' THEN json_extract(_q_line, {json_paths}) END"
+        if json_fields
+        else "CAST(NULL AS JSON[])"
+    )
+    extracted = f"""
+        SELECT *,
+          CASE _q_line_error_type
+            WHEN 'blank_line' THEN 'line is empty'
+            WHEN 'invalid_json' THEN 'line is not valid JSON'
+            WHEN 'not_an_object' THEN 'line is a JSON ' || {json_kind_sql("_q_line")} || ', expected an object'
+          END AS _q_line_error,
+          CASE WHEN _q_kind = 'OBJECT' THEN json_extract_string(_q_line, {text_paths}) END AS _q_sv,
+          {json_values} AS _q_jv,
+          CASE WHEN _q_kind = 'OBJECT' THEN
+            CASE WHEN len(list_filter(json_keys(_q_line), lambda k: k NOT IN ({known}))) > 0
+              THEN CAST(json_merge_patch(_q_line, {literal(patch)}) AS VARCHAR) END
+          END AS _q_extra
+        FROM ({checked})
+    """  # noqa: E501, S608
+    values = []
+    for index, contract_field in enumerate(contract.fields):
+        if contract_field.type == "json":
+            j = json_fields.index(contract_field) + 1
+            values.append(
+                f"CASE WHEN CAST(_q_jv[{j}] AS VARCHAR) = 'null' THEN NULL ELSE _q_jv[{j}] END AS _v{index}"
+            )
+        else:
+            values.append(f"_q_sv[{text_fields.index(contract_field) + 1}] AS _v{index}")
+    sql = f"""
+        SELECT _q_n, _q_line, _q_line_error_type, _q_line_error, {", ".join(values)}, _q_extra
+        FROM ({extracted})
+    """  # noqa: S608
+    return sql, []
+
+
+def parsed_select_sql(contract: SourceContract, values_sql: str) -> str:
+    """Validate and type the output of ``csv_values_sql``/``jsonl_values_sql``.
+
+    Columns: ``_q_n, _q_raw_record, _q_reason, _q_error_type, _q_error_field``, every raw contract
+    column (typed), the web_events context columns and ``_extra`` (JSON). ``_q_reason`` is NULL for
+    valid rows.
+    """
+    fields = contract.fields
+    value_sqls = {f.name: f"_v{i}" for i, f in enumerate(fields)}
+    typed_sqls = {f.name: f"_t{i}" for i, f in enumerate(fields)}
+    violations = contract_violations(contract, value_sqls, typed_sqls)
+    reason, error_type, error_field = violation_columns(violations)
+
+    typed = ", ".join(f"{typed_sql(f, f'_v{i}')} AS _t{i}" for i, f in enumerate(fields))
+    flags = ", ".join(f"({v.condition}) AS _c{i}" for i, v in enumerate(violations)) or "NULL AS _c_none"
+    judged = f"""
+        SELECT *,
+          CASE WHEN _q_line_error_type IS NOT NULL THEN _q_line_error ELSE {reason} END AS _q_reason,
+          coalesce(_q_line_error_type, {error_type}) AS _q_error_type,
+          CASE WHEN _q_line_error_type IS NULL THEN {error_field} END AS _q_error_field
+        FROM (SELECT *, {flags} FROM (SELECT *, {typed} FROM ({values_sql})))
+    """  # noqa: S608
+
+    columns = [f"_t{i} AS {ident(f.column)}" for i, f in enumerate(fields)]
+    context_list = "NULL"
+    if contract.name == "web_events":
+        # One parse of the context object for all pulled-out columns.
+        paths = "[" + ", ".join(literal(path) for path in WEB_EVENT_CONTEXT_COLUMNS.values()) + "]"
+        context_list = f"json_extract_string({typed_sqls['context']}, {paths})"
+        columns += [
+            f"_q_context[{i}] AS {ident(column)}" for i, column in enumerate(WEB_EVENT_CONTEXT_COLUMNS, 1)
+        ]
+    return f"""
+        SELECT _q_n,
+          CASE WHEN _q_reason IS NOT NULL THEN coalesce(_q_line, '') END AS _q_raw_record,
+          _q_reason, _q_error_type, _q_error_field,
+          {", ".join(columns)},
+          CAST(_q_extra AS JSON) AS _extra
+        FROM (SELECT *, {context_list} AS _q_context FROM ({judged}))
+    """  # noqa: S608
+
+
+def repeated_keys_sql(contract: SourceContract, parsed_table: str) -> str:
+    """Keys delivered more than once among a file's valid rows, with the line of their first delivery."""
+    keys = ", ".join(ident(contract.field(name).column) for name in contract.record_key)
+    return f"""
+        SELECT {keys}, min(_q_n) AS _q_first_n FROM {parsed_table}
+        WHERE _q_reason IS NULL GROUP BY {keys} HAVING count(*) > 1
+    """  # noqa: S608
+
+
+def duplicate_join_sql(contract: SourceContract, repeated_table: str) -> tuple[str, str]:
+    """(joins, flag) for valid parsed rows ``p``: ``_is_duplicate`` is true when an earlier line of the
+    file or a non-duplicate row already in ``raw.<source>`` has the record key.
+
+    Plain LEFT JOINs (not EXISTS, which DuckDB decorrelates into a materialised copy of the parsed rows
+    plus a DISTINCT over the keys: 4x the cost). Non-duplicate raw rows are unique per key, so the joins
+    cannot multiply rows; if that invariant were ever broken the loaded count would exceed the parsed
+    count and the per-file accounting assertion rolls the file back. A statement does not see its own
+    inserts, so this may run inside the ``INSERT INTO raw.<source>``.
+    """
+    columns = [ident(contract.field(name).column) for name in contract.record_key]
+    keys = ", ".join(columns)
+    in_raw = " AND ".join(f"_q_e.{c} = p.{c}" for c in columns)
+    in_file = " AND ".join(f"_q_r.{c} = p.{c}" for c in columns)
+    joins = (
+        f"LEFT JOIN (SELECT {keys}, true AS _q_hit FROM {raw_table(contract.name)} "  # noqa: S608
+        f"WHERE NOT _is_duplicate) AS _q_e ON {in_raw} "
+        f"LEFT JOIN {repeated_table} AS _q_r ON {in_file}"
+    )
+    flag = "(_q_e._q_hit IS NOT NULL OR coalesce(p._q_n > _q_r._q_first_n, false))"
+    return joins, flag

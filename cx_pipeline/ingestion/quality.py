@@ -1,0 +1,417 @@
+"""Data-quality checks on the raw tables, derived from the contracts and run with Great Expectations.
+
+``check_plan(source)`` lists the checks of one raw table; each holds GX expectations described as plain
+data (``ExpectationSpec``), so building the plan does not import GX. ``run_expectations`` is the one
+piece of GX glue (ephemeral context, pandas datasource, dataframe asset, whole-frame batch, suite,
+validation definition). ``evaluate_checks`` fetches the frame from DuckDB, runs GX and folds the results
+into one ``CheckVerdict`` per check; the Dagster asset checks only turn verdicts into results.
+
+Checks (blocking ones guard the staging models; the others warn):
+- required_fields_not_null (blocking): required contract fields are never NULL.
+- record_key_unique (blocking): the record key is unique among rows with ``_is_duplicate = false``.
+- enum_values_allowed (blocking): enum fields hold allowed values (sources with enum fields).
+- timestamps_plausible (warn): timestamps lie between 1970-01-01 and now + 1 day.
+- values_in_range (warn): numbers respect the contract's min/max (sources with such fields).
+- quarantine_share_below_threshold (warn): quarantined / read rows of the current files, from the
+  manifest (SQL), stays below ``QUARANTINE_SHARE_THRESHOLD``.
+
+The frame holds only non-duplicate rows and the columns the expectations need; tables with more than
+``MAX_CHECK_ROWS`` such rows are checked on a reproducible reservoir sample (said in the metadata).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from cx_pipeline.contracts import CONTRACTS, ContractField, SourceContract
+from cx_pipeline.ingestion.manifest import quarantine_share
+from cx_pipeline.ingestion.schema import ensure_raw_schema
+from cx_pipeline.ingestion.sql import configure_connection, ident, raw_table, scalar
+
+MAX_CHECK_ROWS = 2_000_000
+QUARANTINE_SHARE_THRESHOLD = 0.05
+FUTURE_TOLERANCE = timedelta(days=1)
+EARLIEST_PLAUSIBLE = datetime(1970, 1, 1, tzinfo=UTC)
+SAMPLE_SEED = 42
+MAX_UNEXPECTED_SHOWN = 5
+
+QUARANTINE_CHECK = "quarantine_share_below_threshold"
+
+
+@dataclass(frozen=True)
+class ExpectationSpec:
+    """One GX expectation as data: the class name in ``great_expectations.expectations`` and kwargs."""
+
+    expectation: str
+    kwargs: dict[str, Any]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        if "column" in self.kwargs:
+            return (self.kwargs["column"],)
+        return tuple(self.kwargs.get("column_list", ()))
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    name: str
+    description: str
+    blocking: bool  # blocking checks fail with ERROR severity; the others with WARN
+    expectations: tuple[ExpectationSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    spec: ExpectationSpec
+    success: bool
+    element_count: int | None
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    unexpected_values: tuple[str, ...]
+    error: str | None = None
+
+
+@dataclass
+class CheckVerdict:
+    name: str
+    passed: bool
+    blocking: bool
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _column(contract: SourceContract, name: str) -> str:
+    return contract.field(name).column
+
+
+def _range_text(contract_field: ContractField) -> str:
+    low, high = contract_field.min_value, contract_field.max_value
+    if low is not None and high is not None:
+        return f"{contract_field.name} in {low:g}..{high:g}"
+    if low is not None:
+        return f"{contract_field.name} >= {low:g}"
+    return f"{contract_field.name} <= {high:g}"
+
+
+def check_plan(source: str, now: datetime | None = None) -> list[CheckPlan]:
+    """The checks of ``raw.<source>``; only checks that apply to the contract are listed."""
+    contract = CONTRACTS[source]
+    now = now or datetime.now(UTC)
+    plans = [
+        CheckPlan(
+            "required_fields_not_null",
+            f"Required fields ({', '.join(contract.required_fields)}) are never NULL.",
+            blocking=True,
+            expectations=tuple(
+                ExpectationSpec("ExpectColumnValuesToNotBeNull", {"column": _column(contract, name)})
+                for name in contract.required_fields
+            ),
+        )
+    ]
+    key = [_column(contract, name) for name in contract.record_key]
+    key_expectation = (
+        ExpectationSpec("ExpectColumnValuesToBeUnique", {"column": key[0]})
+        if len(key) == 1
+        else ExpectationSpec("ExpectCompoundColumnsToBeUnique", {"column_list": key})
+    )
+    plans.append(
+        CheckPlan(
+            "record_key_unique",
+            f"The record key ({', '.join(contract.record_key)}) is unique among non-duplicate rows.",
+            blocking=True,
+            expectations=(key_expectation,),
+        )
+    )
+    enums = [f for f in contract.fields if f.allowed]
+    if enums:
+        plans.append(
+            CheckPlan(
+                "enum_values_allowed",
+                "Enum fields hold allowed values: "
+                + "; ".join(f"{f.name} in ({', '.join(f.allowed or ())})" for f in enums)
+                + ".",
+                blocking=True,
+                expectations=tuple(
+                    ExpectationSpec(
+                        "ExpectColumnValuesToBeInSet",
+                        {"column": f.column, "value_set": list(f.allowed or ())},
+                    )
+                    for f in enums
+                ),
+            )
+        )
+    timestamps = [f for f in contract.fields if f.type == "timestamp"]
+    plans.append(
+        CheckPlan(
+            "timestamps_plausible",
+            "Timestamps are real ISO-8601 instants between 1970-01-01 and at most 1 day in the future "
+            f"({', '.join(f.name for f in timestamps)}).",
+            blocking=False,
+            expectations=tuple(
+                ExpectationSpec(
+                    "ExpectColumnValuesToBeBetween",
+                    {
+                        "column": f.column,
+                        "min_value": EARLIEST_PLAUSIBLE,
+                        "max_value": now + FUTURE_TOLERANCE,
+                    },
+                )
+                for f in timestamps
+            ),
+        )
+    )
+    ranged = [f for f in contract.fields if f.min_value is not None or f.max_value is not None]
+    if ranged:
+        plans.append(
+            CheckPlan(
+                "values_in_range",
+                "Numbers respect the contract ranges: " + "; ".join(_range_text(f) for f in ranged) + ".",
+                blocking=False,
+                expectations=tuple(
+                    ExpectationSpec(
+                        "ExpectColumnValuesToBeBetween",
+                        {
+                            "column": f.column,
+                            **({"min_value": f.min_value} if f.min_value is not None else {}),
+                            **({"max_value": f.max_value} if f.max_value is not None else {}),
+                        },
+                    )
+                    for f in ranged
+                ),
+            )
+        )
+    plans.append(
+        CheckPlan(
+            QUARANTINE_CHECK,
+            f"Less than {QUARANTINE_SHARE_THRESHOLD:.0%} of the rows read from the current landing files "
+            "were quarantined (from raw.loaded_files).",
+            blocking=False,
+        )
+    )
+    return plans
+
+
+# -- Great Expectations glue --------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_plain(v)}" for k, v in value.items())
+    if isinstance(value, float) and math.isnan(value):
+        return "NULL"
+    if value is None or value is pd.NaT:
+        return "NULL"
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def run_expectations(
+    frame: pd.DataFrame, expectations: list[ExpectationSpec], name: str = "cx360"
+) -> list[ExpectationOutcome]:
+    """Validate ``frame`` against ``expectations`` with GX 1.x; outcomes in the order given.
+
+    Ephemeral context -> pandas datasource -> dataframe asset -> whole-dataframe batch definition ->
+    suite -> validation definition -> run. Great Expectations is imported here (it takes seconds).
+    """
+    if not expectations:
+        return []
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    context = gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+            analytics_enabled=False,
+            progress_bars=ProgressBarsConfig(globally=False),
+        ),
+    )
+    asset = context.data_sources.add_pandas(f"{name}_pandas").add_dataframe_asset(f"{name}_frame")
+    batch = asset.add_batch_definition_whole_dataframe(f"{name}_whole_frame")
+    suite = context.suites.add(
+        gx.ExpectationSuite(
+            name=f"{name}_suite",
+            expectations=[
+                getattr(gxe, spec.expectation)(**spec.kwargs, meta={"cx360_index": index})
+                for index, spec in enumerate(expectations)
+            ],
+        )
+    )
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(data=batch, suite=suite, name=f"{name}_validation")
+    )
+    result = validation.run(
+        batch_parameters={"dataframe": frame},
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": MAX_UNEXPECTED_SHOWN},
+    )
+    outcomes: list[ExpectationOutcome | None] = [None] * len(expectations)
+    for item in result.results:
+        index = int(item.expectation_config.meta["cx360_index"])
+        details = dict(item.result or {})
+        exception = item.exception_info or {}
+        error = exception.get("exception_message") if exception.get("raised_exception") else None
+        partial = details.get("partial_unexpected_list") or []
+        outcomes[index] = ExpectationOutcome(
+            spec=expectations[index],
+            success=bool(item.success) and error is None,
+            element_count=details.get("element_count"),
+            unexpected_count=details.get("unexpected_count"),
+            unexpected_percent=details.get("unexpected_percent"),
+            unexpected_values=tuple(dict.fromkeys(_plain(v) for v in partial)),
+            error=error,
+        )
+    missing = [expectations[i] for i, o in enumerate(outcomes) if o is None]
+    if missing:
+        raise RuntimeError(f"Great Expectations returned no result for {missing}")
+    return [o for o in outcomes if o is not None]
+
+
+# -- fetching and folding -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckFrame:
+    frame: pd.DataFrame
+    rows_in_table: int  # non-duplicate rows
+    sampled: bool
+
+
+def fetch_check_frame(
+    conn: duckdb.DuckDBPyConnection, source: str, columns: list[str], max_rows: int = MAX_CHECK_ROWS
+) -> CheckFrame:
+    """Non-duplicate rows of ``raw.<source>`` restricted to ``columns`` (a reservoir sample if big)."""
+    contract = CONTRACTS[source]
+    known = {f.column for f in contract.fields}
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise KeyError(f"not contract columns of {source}: {unknown}")
+    table = raw_table(source)
+    rows = int(scalar(conn, f"SELECT count(*) FROM {table} WHERE NOT _is_duplicate"))  # noqa: S608
+    selected = ", ".join(ident(c) for c in columns) or "1 AS _one"
+    sql = f"SELECT {selected} FROM {table} WHERE NOT _is_duplicate"  # noqa: S608
+    sampled = rows > max_rows
+    if sampled:
+        sql = f"SELECT * FROM ({sql}) USING SAMPLE reservoir({int(max_rows)} ROWS) REPEATABLE ({SAMPLE_SEED})"  # noqa: S608
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas 3 deprecation warnings raised inside DuckDB's converter
+        frame = conn.execute(sql).df()
+    return CheckFrame(frame=frame, rows_in_table=rows, sampled=sampled)
+
+
+def _expectation_metadata(outcome: ExpectationOutcome) -> dict[str, Any]:
+    spec = outcome.spec
+    entry: dict[str, Any] = {
+        "expectation": spec.expectation,
+        "columns": list(spec.columns),
+        "success": outcome.success,
+        "unexpected_count": outcome.unexpected_count,
+        "unexpected_percent": None
+        if outcome.unexpected_percent is None
+        else round(float(outcome.unexpected_percent), 4),
+        "unexpected_values": list(outcome.unexpected_values),
+    }
+    for bound in ("min_value", "max_value", "value_set"):
+        if bound in spec.kwargs:
+            entry[bound] = _plain(spec.kwargs[bound]) if bound != "value_set" else spec.kwargs[bound]
+    if outcome.error:
+        entry["error"] = outcome.error
+    return entry
+
+
+def _fold(plan: CheckPlan, outcomes: list[ExpectationOutcome], frame: CheckFrame) -> CheckVerdict:
+    failed = [o for o in outcomes if not o.success]
+    unexpected = sum(int(o.unexpected_count or 0) for o in outcomes)
+    rows = len(frame.frame)
+    metadata: dict[str, Any] = {
+        "rows_checked": rows,
+        "rows_in_table": frame.rows_in_table,
+        "sampled": frame.sampled,
+        "unexpected_count": unexpected,
+        "unexpected_percent": round(100.0 * unexpected / rows, 4) if rows else 0.0,
+        "expectations": [_expectation_metadata(o) for o in outcomes],
+    }
+    if frame.sampled:
+        metadata["sample_note"] = (
+            f"checked a reproducible reservoir sample of {rows} of {frame.rows_in_table} non-duplicate rows"
+        )
+    if failed:
+        summary = "; ".join(
+            f"{', '.join(o.spec.columns)}: {o.unexpected_count} unexpected"
+            + (f" (e.g. {', '.join(o.unexpected_values[:3])})" if o.unexpected_values else "")
+            + (f" [error: {o.error}]" if o.error else "")
+            for o in failed
+        )
+        description = f"{plan.description} Failed: {summary}."
+    else:
+        description = plan.description
+    return CheckVerdict(plan.name, not failed, plan.blocking, description, metadata)
+
+
+def quarantine_verdict(
+    conn: duckdb.DuckDBPyConnection, source: str, threshold: float = QUARANTINE_SHARE_THRESHOLD
+) -> CheckVerdict:
+    quarantined, read = quarantine_share(conn, source)
+    share = quarantined / read if read else 0.0
+    passed = share < threshold
+    description = (
+        f"{quarantined} of {read} rows read from the current {source} files were quarantined "
+        f"({share:.2%}; threshold {threshold:.0%})."
+    )
+    if not passed:
+        description += " See raw.quarantine for the reasons (error_type, reason) per file and line."
+    return CheckVerdict(
+        QUARANTINE_CHECK,
+        passed,
+        False,
+        description,
+        {
+            "rows_quarantined": quarantined,
+            "rows_read": read,
+            "quarantine_share": round(share, 6),
+            "threshold": threshold,
+        },
+    )
+
+
+def evaluate_checks(
+    conn: duckdb.DuckDBPyConnection,
+    source: str,
+    selected: set[str] | None = None,
+    *,
+    now: datetime | None = None,
+    max_rows: int = MAX_CHECK_ROWS,
+    quarantine_threshold: float = QUARANTINE_SHARE_THRESHOLD,
+) -> list[CheckVerdict]:
+    """Run the checks of ``raw.<source>`` (all, or the names in ``selected``) and return verdicts."""
+    configure_connection(conn)
+    ensure_raw_schema(conn, [source])
+    plans = [p for p in check_plan(source, now) if selected is None or p.name in selected]
+    gx_plans = [p for p in plans if p.expectations]
+    verdicts: dict[str, CheckVerdict] = {}
+    if gx_plans:
+        expectations = [e for p in gx_plans for e in p.expectations]
+        columns = list(dict.fromkeys(c for e in expectations for c in e.columns))
+        frame = fetch_check_frame(conn, source, columns, max_rows)
+        outcomes = run_expectations(frame.frame, expectations, name=f"raw_{source}")
+        position = 0
+        for plan in gx_plans:
+            count = len(plan.expectations)
+            verdicts[plan.name] = _fold(plan, outcomes[position : position + count], frame)
+            position += count
+    for plan in plans:
+        if plan.name == QUARANTINE_CHECK:
+            verdicts[plan.name] = quarantine_verdict(conn, source, quarantine_threshold)
+    return [verdicts[p.name] for p in plans]
