@@ -153,3 +153,44 @@ def test_checks_on_an_empty_warehouse_pass(tmp_path: Path) -> None:
     conn = connect()
     verdicts = evaluate_checks(conn, "nps_responses", now=NOW)
     assert all(v.passed for v in verdicts)
+
+
+def test_failing_blocking_check_stops_downstream_assets(tmp_path: Path, monkeypatch) -> None:
+    """Through Dagster: a blocking check failing with ERROR severity keeps downstream assets from running."""
+    import dagster as dg
+    from dagster_duckdb import DuckDBResource
+
+    from cx_pipeline.defs.checks import build_raw_checks
+    from cx_pipeline.defs.ingestion import build_raw_asset, raw_asset_key
+    from cx_pipeline.ingestion.schema import ensure_raw_schema
+
+    landing = tmp_path / "landing"
+    (landing / "erasure_requests").mkdir(parents=True)
+    (landing / "erasure_requests" / "a.csv").write_text(
+        "request_id,email,phone,user_id,requested_at\nR1,a@example.com,,,2025-01-01T00:00:00Z\n"
+    )
+    monkeypatch.setenv("CX360_LANDING_DIR", str(landing))
+    monkeypatch.setenv("CX360_QUARANTINE_DIR", str(tmp_path / "quarantine"))
+    database = tmp_path / "warehouse.duckdb"
+    with connect(database) as conn:
+        ensure_raw_schema(conn)
+        conn.execute(
+            "INSERT INTO raw.erasure_requests (request_id, requested_at, _is_duplicate) "
+            "VALUES (NULL, now(), false)"
+        )
+
+    @dg.asset(deps=[raw_asset_key("erasure_requests")])
+    def downstream() -> None:
+        raise AssertionError("must not run after a failed blocking check")
+
+    result = dg.materialize(
+        [build_raw_asset("erasure_requests"), build_raw_checks("erasure_requests"), downstream],
+        resources={"duckdb": DuckDBResource(database=str(database))},
+        raise_on_error=False,
+    )
+    assert not result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not evaluations["required_fields_not_null"].passed
+    assert evaluations["required_fields_not_null"].severity == dg.AssetCheckSeverity.ERROR
+    assert evaluations["timestamps_plausible"].passed
+    assert dg.AssetKey("downstream") not in {e.asset_key for e in result.get_asset_materialization_events()}

@@ -234,3 +234,13 @@ def test_mixed_line_endings_fall_back_to_the_arrow_reader(conn, tmp_path: Path) 
     assert lines.reader == "fallback"
     assert _lines(conn) == {1: '{"a":1}', 2: '{"a":2}', 3: '{"a":"x\ry"}', 4: None, 6: '{"a":6}'}
     assert [(b.line, b.error_type) for b in lines.bad_lines] == [(5, "invalid_encoding")]
+
+
+def test_glob_characters_in_file_names_are_literal(conn, tmp_path: Path) -> None:
+    (tmp_path / "export1.csv").write_text("wrong file\n")
+    (tmp_path / "export[1].csv").write_text("right file\n")
+    (tmp_path / "what?.csv").write_text("question\n")
+    read_physical_lines(conn, tmp_path / "export[1].csv")
+    assert _lines(conn) == {1: "right file"}
+    read_physical_lines(conn, tmp_path / "what?.csv")
+    assert _lines(conn) == {1: "question"}

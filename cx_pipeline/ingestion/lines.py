@@ -131,6 +131,12 @@ def _bad_line(line_no: int, data: bytes, duckdb_error: str) -> BadLine:
     return BadLine(line_no, text, error_type, reason)
 
 
+def glob_escape(path: str) -> str:
+    """DuckDB's readers expand ``*``, ``?`` and ``[...]`` in file names: ``export[1].csv`` would read
+    ``export1.csv``. Each special character is wrapped in brackets to stand for itself."""
+    return "".join(f"[{char}]" if char in "[*?" else char for char in path)
+
+
 def _read_with_duckdb(conn: duckdb.DuckDBPyConnection, path: Path) -> PhysicalLines:
     conn.execute(
         f"""
@@ -142,7 +148,7 @@ def _read_with_duckdb(conn: duckdb.DuckDBPyConnection, path: Path) -> PhysicalLi
             rejects_scan = '{_REJECT_SCANS_TABLE}', max_line_size = {MAX_LINE_BYTES}
         )
         """,  # noqa: S608
-        [str(path)],
+        [glob_escape(str(path))],
     )
     rejected = conn.execute(
         f"""
