@@ -1,0 +1,701 @@
+"""Everything around the web journey: rejections, support tickets, NPS, consents, CRM and erasure requests.
+
+Every record of a person is placed no later than the person's last web/cart activity, so a record here can
+never make a lapsed buyer look active, nor put anything after a decision-stage buyer's only order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cx_pipeline.contracts import CONSENT_PURPOSES, TICKET_PRIORITIES
+from cx_pipeline.generator import text, vocab
+from cx_pipeline.generator.config import (
+    CONSIDERATION,
+    DAY_MS,
+    DISCOVERY,
+    HOUR_MS,
+    LAPSED,
+    LOYALTY,
+    MINUTE_MS,
+    Clock,
+)
+from cx_pipeline.generator.ids import IdAllocator
+from cx_pipeline.generator.journeys import Journeys
+from cx_pipeline.generator.population import Persons, placeholder_emails, typed_emails, typed_phones
+from cx_pipeline.generator.records import (
+    ColumnRecords,
+    IdentifierSink,
+    TimestampStyle,
+    render_timestamps,
+    with_millis,
+)
+from cx_pipeline.generator.sessions import expand, uniform_between
+
+REJECTION_TIMES = TimestampStyle(offset_share=0.2, space_share=0.3, millis_share=0.2)
+TICKET_TIMES = TimestampStyle(offset_share=0.25, space_share=0.2, millis_share=0.1)
+NPS_TIMES = TimestampStyle(offset_share=0.3, space_share=0.25, millis_share=0.1)
+CONSENT_TIMES = TimestampStyle(offset_share=0.2, space_share=0.2, millis_share=0.3)
+CRM_TIMES = TimestampStyle(offset_share=0.3, space_share=0.4, millis_share=0.0)
+ERASURE_TIMES = TimestampStyle(offset_share=0.2, space_share=0.2, millis_share=0.0)
+
+RETURN_SHARE = 0.08  # of order lines of buyers who came back
+CANCEL_SHARE = 0.02  # of their orders
+TICKETS_MEAN = np.array([0.0, 0.0, 0.0, 0.9, 0.7])
+PRESALE_TICKET_SHARE = 0.06  # of consideration-stage persons
+TICKET_CHANNEL_SHARES = np.array([0.4, 0.25, 0.15, 0.08, 0.12])  # contracts.SUPPORT_CHANNELS order
+POST_PURCHASE_SURVEY_SHARE = 0.2
+POST_SUPPORT_SURVEY_SHARE = 0.25
+RELATIONSHIP_SURVEY_SHARE = 0.25
+ONBOARDING_SURVEY_SHARE = 0.04
+CRM_SHARE = np.array([0.5, 0.75, 0.75, 0.75, 0.75])  # of persons the shop knows
+CRM_DUPLICATE_SHARE = 0.08
+CRM_REEXPORT_SHARE = 0.2
+ERASURE_SHARE = 0.005
+PLACEHOLDER_SHARE = 0.03
+
+
+@dataclass
+class Engagement:
+    rejections: ColumnRecords
+    tickets: ColumnRecords
+    nps: ColumnRecords
+    consents: ColumnRecords
+    crm: ColumnRecords
+    erasures: ColumnRecords
+    erased: np.ndarray  # per person
+
+
+def simulate_engagement(
+    rng: np.random.Generator,
+    persons: Persons,
+    journeys: Journeys,
+    clock: Clock,
+    ids: IdAllocator,
+    sink: IdentifierSink,
+    minimum_erasures: int,
+) -> Engagement:
+    forced_ticket = journeys.needs_engagement & (rng.random(persons.count) < 0.6)
+    forced_survey = journeys.needs_engagement & ~forced_ticket
+    tickets, solved_ms = _tickets(rng, persons, journeys, clock, ids, sink, forced_ticket)
+    erasures, erased = _erasures(rng, persons, journeys, ids, sink, minimum_erasures)
+    return Engagement(
+        rejections=_rejections(rng, persons, journeys, ids, sink),
+        tickets=tickets,
+        nps=_nps(rng, persons, journeys, ids, sink, solved_ms, tickets.person, forced_survey),
+        consents=_consents(rng, persons, journeys, clock, ids, sink),
+        crm=_crm(rng, persons, journeys, ids, sink),
+        erasures=erasures,
+        erased=erased,
+    )
+
+
+def _person_emails(
+    rng: np.random.Generator, persons: Persons, person: np.ndarray, placeholder_share: float
+) -> tuple[pa.Array, pa.Array]:
+    """(typed, normalised) emails of ``person``; a share replaced by placeholder addresses."""
+    canonical = persons.email.take(pa.array(person))
+    placeholder = rng.random(len(person)) < placeholder_share
+    placeholder_typed, placeholder_normalised = placeholder_emails(rng, len(person))
+    return (
+        text.where(placeholder, placeholder_typed, typed_emails(rng, canonical)),
+        text.where(placeholder, placeholder_normalised, canonical),
+    )
+
+
+def _person_phones(
+    rng: np.random.Generator, persons: Persons, person: np.ndarray, placeholder_share: float
+) -> tuple[pa.Array, pa.Array]:
+    """(typed, E.164) phones of ``person``; a share replaced by the all-zero placeholder."""
+    index = pa.array(person)
+    placeholder = rng.random(len(person)) < placeholder_share
+    typed = typed_phones(rng, persons.phone_national.take(index), persons.country[person])
+    return (
+        text.where(placeholder, vocab.PLACEHOLDER_PHONE, typed),
+        text.where(placeholder, vocab.PLACEHOLDER_PHONE_E164, persons.phone_e164.take(index)),
+    )
+
+
+def _identity_columns(
+    rng: np.random.Generator,
+    persons: Persons,
+    person: np.ndarray,
+    time_ms: np.ndarray,
+    journeys: Journeys,
+    user_share: float,
+    email_share: float,
+    placeholder_share: float,
+) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+    """(user_id, typed email, normalised email, normalised user_id) for records that carry either or both.
+
+    A user id only once the person has signed in; an email when drawn, or always without a user id.
+    """
+    count = len(person)
+    signed_in = (journeys.identify_ms[person] >= 0) & (journeys.identify_ms[person] <= time_ms)
+    with_user = signed_in & (rng.random(count) < user_share)
+    with_email = ~with_user | (rng.random(count) < email_share)
+    typed, normalised = _person_emails(rng, persons, person, np.where(with_user, placeholder_share, 0.0))
+    user_id = text.where(with_user, persons.user_id.take(pa.array(person)))
+    return user_id, text.where(with_email, typed), text.where(with_email, normalised), user_id
+
+
+def _fits(time_ms: np.ndarray, person: np.ndarray, journeys: Journeys) -> np.ndarray:
+    """Records are kept only at or before the person's last activity."""
+    return time_ms <= journeys.last_activity_ms[person]
+
+
+# --- product rejections -----------------------------------------------------------------------------------
+
+
+def _rejections(
+    rng: np.random.Generator, persons: Persons, journeys: Journeys, ids: IdAllocator, sink: IdentifierSink
+) -> ColumnRecords:
+    orders = journeys.orders
+    came_back = np.isin(persons.stage, [LOYALTY, LAPSED])
+    # Returns: some lines of buyers who stayed around, days after the order.
+    line_person = orders.person[orders.line_order]
+    returned = came_back[line_person] & (rng.random(len(line_person)) < RETURN_SHARE)
+    return_line = np.flatnonzero(returned)
+    return_ms = (
+        orders.time_ms[orders.line_order[return_line]] + rng.integers(3, 30, len(return_line)) * DAY_MS
+    )
+    keep = _fits(return_ms, line_person[return_line], journeys)
+    return_line, return_ms = return_line[keep], return_ms[keep]
+    # Cancellations: every line of a few orders, hours after the order.
+    cancelled = came_back[orders.person] & (rng.random(len(orders)) < CANCEL_SHARE)
+    cancel_line = np.flatnonzero(cancelled[orders.line_order])
+    cancel_ms = (
+        orders.time_ms[orders.line_order[cancel_line]] + rng.integers(1, 12, len(cancel_line)) * HOUR_MS
+    )
+    keep = _fits(cancel_ms, line_person[cancel_line], journeys)
+    cancel_line, cancel_ms = cancel_line[keep], cancel_ms[keep]
+
+    order_lines = np.concatenate([return_line, cancel_line])
+    person = np.concatenate([journeys.removal_person, journeys.dismissal_person, line_person[order_lines]])
+    time_ms = with_millis(
+        rng, np.concatenate([journeys.removal_ms, journeys.dismissal_ms, return_ms, cancel_ms]), 0.0
+    )
+    # Removals and dismissals keep the instant of the web event they mirror.
+    time_ms[: len(journeys.removal_ms) + len(journeys.dismissal_ms)] = np.concatenate(
+        [journeys.removal_ms, journeys.dismissal_ms]
+    )
+    product = np.concatenate(
+        [journeys.removal_product, journeys.dismissal_product, orders.line_product[order_lines]]
+    )
+    kind = np.concatenate(
+        [
+            np.full(len(journeys.removal_ms), 0),
+            np.full(len(journeys.dismissal_ms), 2),
+            np.full(len(return_line), 1),
+            np.full(len(cancel_line), 3),
+        ]
+    )
+    reasons = (
+        vocab.REASONS_REMOVED,
+        vocab.REASONS_RETURNED,
+        vocab.REASONS_DISMISSED,
+        vocab.REASONS_CANCELLED,
+    )
+    reason = pa.concat_arrays(
+        [
+            text.where(
+                rng.random(int((kind == code).sum())) < 0.85,
+                text.lookup(options, rng.integers(0, len(options), int((kind == code).sum()))),
+            )
+            for code, options in enumerate(reasons)
+        ]
+    )
+    # Reasons were drawn grouped by kind; put them back in row order.
+    reason = reason.take(pa.array(np.argsort(np.argsort(kind, kind="stable"), kind="stable")))
+    order_id = pa.concat_arrays(
+        [
+            text.nulls(len(journeys.removal_ms) + len(journeys.dismissal_ms)),
+            orders.order_id.take(pa.array(orders.line_order[order_lines])),
+        ]
+    )
+    user_id, email, email_normalised, _ = _identity_columns(
+        rng,
+        persons,
+        person,
+        time_ms,
+        journeys,
+        user_share=0.9,
+        email_share=0.25,
+        placeholder_share=PLACEHOLDER_SHARE,
+    )
+    sink.add("user_id", user_id, person)
+    sink.add("email", email_normalised, person)
+    columns = {
+        "rejection_id": ids.take("rejection", len(person)),
+        "user_id": user_id,
+        "email": email,
+        "product_id": vocab.catalog().product_id.take(pa.array(product)),
+        "order_id": order_id,
+        "rejection_type": text.lookup(
+            ("removed_from_cart", "returned", "recommendation_dismissed", "order_cancelled"), kind
+        ),
+        "reason": reason,
+        "occurred_at": render_timestamps(rng, time_ms, persons.utc_offset_minutes[person], REJECTION_TIMES),
+    }
+    return ColumnRecords("product_rejections", columns, person, time_ms)
+
+
+# --- support tickets --------------------------------------------------------------------------------------
+
+
+def _tickets(
+    rng: np.random.Generator,
+    persons: Persons,
+    journeys: Journeys,
+    clock: Clock,
+    ids: IdAllocator,
+    sink: IdentifierSink,
+    forced: np.ndarray,
+) -> tuple[ColumnRecords, np.ndarray]:
+    """Tickets after the first order (plus a few pre-sale questions), solved within the person's activity."""
+    stage = persons.stage
+    counts = rng.poisson(TICKETS_MEAN[stage])
+    counts = np.where(
+        (stage == CONSIDERATION) & (rng.random(persons.count) < PRESALE_TICKET_SHARE), 1, counts
+    )
+    counts = np.where(forced, np.maximum(counts, 1), counts)
+    person, rank, _ = expand(counts)
+    buyer = journeys.first_order_ms[person] >= 0
+    low = np.where(buyer, journeys.first_order_ms[person] + MINUTE_MS, journeys.first_seen_ms[person])
+    high = journeys.last_activity_ms[person]
+    room = high > low
+    person, rank, low, high = person[room], rank[room], low[room], high[room]
+    count = len(person)
+    first_response = np.clip(rng.exponential(4 * HOUR_MS, count), 2 * MINUTE_MS, 3 * DAY_MS).astype(np.int64)
+    solving = np.clip(rng.exponential(30 * HOUR_MS, count), 10 * MINUTE_MS, 10 * DAY_MS).astype(np.int64)
+    fits_solution = high - low > first_response + solving
+    created = with_millis(
+        rng,
+        np.where(
+            fits_solution,
+            uniform_between(rng, low, high - first_response - solving),
+            uniform_between(rng, low, high),
+        ),
+        TICKET_TIMES.millis_share,
+    )
+    created = np.minimum(created, high)
+    recent = created > clock.end_ms - 14 * DAY_MS
+    status = np.where(
+        fits_solution,
+        np.where(
+            recent,
+            rng.choice([1, 2, 3, 4], size=count, p=[0.25, 0.15, 0.1, 0.5]),
+            rng.choice([4, 5], size=count, p=[0.75, 0.25]),
+        ),
+        0,
+    )  # index into contracts.TICKET_STATUSES: new, open, pending, hold, solved, closed
+    responded = status > 0
+    solved = status >= 4
+    first_response_ms = created + first_response
+    solved_ms = np.where(solved, created + first_response + solving, -1)
+
+    channel = rng.choice(len(TICKET_CHANNEL_SHARES), size=count, p=TICKET_CHANNEL_SHARES)
+    channel = np.where((channel == 2) & ~persons.has_phone[person], 0, channel)  # phone only with a phone
+    by_phone = channel == 2
+    presale = ~buyer[room]
+    topic = np.where(presale, vocab.PRESALE_TOPIC, rng.integers(0, len(vocab.TICKET_TOPICS), count))
+    subject_pick = rng.integers(0, 3, count)
+    subjects = [subject for _, options in vocab.TICKET_TOPICS for subject in options]
+
+    must_link = forced[person] & (rank == 0)
+    email_typed, email_normalised = _person_emails(rng, persons, person, np.where(must_link, 0.0, 0.04))
+    with_email = ~by_phone | (rng.random(count) < 0.5)
+    phone_typed, phone_normalised = _person_phones(rng, persons, person, np.where(must_link, 0.0, 0.08))
+    with_phone = by_phone | (persons.has_phone[person] & (rng.random(count) < 0.1))
+    sink.add("email", text.where(with_email, email_normalised), person)
+    sink.add("phone", text.where(with_phone, phone_normalised), person)
+
+    csat = _skewed_scores(rng, persons.stage[person], 5)
+    ces = _skewed_scores(rng, persons.stage[person], 7)
+    offsets = persons.utc_offset_minutes[person]
+    columns = {
+        "ticket_id": ids.take("ticket", count),
+        "requester_email": text.where(with_email, email_typed),
+        "requester_phone": text.where(with_phone, phone_typed),
+        "channel": text.lookup(("email", "chat", "phone", "social", "web_form"), channel),
+        "category": text.lookup([category for category, _ in vocab.TICKET_TOPICS], topic),
+        "subject": text.lookup(subjects, topic * 3 + subject_pick),
+        "status": text.lookup(("new", "open", "pending", "hold", "solved", "closed"), status),
+        "priority": text.lookup(TICKET_PRIORITIES, rng.choice(4, size=count, p=[0.2, 0.6, 0.15, 0.05])),
+        "created_at": render_timestamps(rng, created, offsets, TICKET_TIMES),
+        "first_response_at": text.where(
+            responded, render_timestamps(rng, first_response_ms, offsets, TICKET_TIMES)
+        ),
+        "solved_at": text.where(
+            solved, render_timestamps(rng, np.maximum(solved_ms, 0), offsets, TICKET_TIMES)
+        ),
+        "csat_score": text.integer_strings(csat, valid=solved & (rng.random(count) < 0.55)),
+        "ces_score": text.integer_strings(ces, valid=solved & (rng.random(count) < 0.4)),
+    }
+    return ColumnRecords("support_interactions", columns, person, created), solved_ms
+
+
+def _skewed_scores(rng: np.random.Generator, stage: np.ndarray, top: int) -> np.ndarray:
+    """Scores 1..top: loyal customers mostly happy, lapsed ones less so."""
+    mean = np.where(stage == LOYALTY, 0.8, np.where(stage == LAPSED, 0.45, 0.65))
+    raw = rng.beta(mean * 4, (1 - mean) * 4)
+    return 1 + np.minimum((raw * top).astype(np.int64), top - 1)
+
+
+# --- NPS --------------------------------------------------------------------------------------------------
+
+
+def _nps(
+    rng: np.random.Generator,
+    persons: Persons,
+    journeys: Journeys,
+    ids: IdAllocator,
+    sink: IdentifierSink,
+    ticket_solved_ms: np.ndarray,
+    ticket_person: np.ndarray,
+    forced: np.ndarray,
+) -> ColumnRecords:
+    orders = journeys.orders
+    stage = persons.stage
+    came_back = np.isin(stage, [LOYALTY, LAPSED])
+    # post_purchase: days after an order.
+    asked = came_back[orders.person] & (rng.random(len(orders)) < POST_PURCHASE_SURVEY_SHARE)
+    purchase_person = orders.person[asked]
+    purchase_ms = orders.time_ms[asked] + rng.integers(2 * 24, 10 * 24, int(asked.sum())) * HOUR_MS
+    purchase_in_store = orders.channel[asked] == 2
+    # post_support: after a solved ticket.
+    asked = (ticket_solved_ms >= 0) & (rng.random(len(ticket_solved_ms)) < POST_SUPPORT_SURVEY_SHARE)
+    support_person = ticket_person[asked]
+    support_ms = ticket_solved_ms[asked] + rng.integers(1, 48, int(asked.sum())) * HOUR_MS
+    # relationship: loyal customers, any time after the first order; forced ones right after it.
+    relationship = ((stage == LOYALTY) & (rng.random(persons.count) < RELATIONSHIP_SURVEY_SHARE)) | forced
+    relationship_person = np.flatnonzero(relationship)
+    relationship_ms = uniform_between(
+        rng,
+        journeys.first_order_ms[relationship_person] + 1000,
+        journeys.last_activity_ms[relationship_person] + 1,
+    )
+    # onboarding: some days after signing up.
+    onboarding_person = np.flatnonzero(
+        (journeys.identify_ms >= 0)
+        & (stage != DISCOVERY)
+        & (rng.random(persons.count) < ONBOARDING_SURVEY_SHARE)
+    )
+    onboarding_ms = (
+        journeys.identify_ms[onboarding_person] + rng.integers(1, 7, len(onboarding_person)) * DAY_MS
+    )
+
+    person = np.concatenate([purchase_person, support_person, relationship_person, onboarding_person])
+    time_ms = np.concatenate([purchase_ms, support_ms, relationship_ms, onboarding_ms])
+    touchpoint = np.repeat(
+        np.arange(4), [len(purchase_ms), len(support_ms), len(relationship_ms), len(onboarding_ms)]
+    )
+    in_store = np.concatenate([purchase_in_store, np.zeros(len(person) - len(purchase_in_store), dtype=bool)])
+    must_link = np.concatenate(
+        [
+            np.zeros(len(purchase_ms) + len(support_ms), dtype=bool),
+            forced[relationship_person],
+            np.zeros(len(onboarding_ms), dtype=bool),
+        ]
+    )
+    keep = _fits(time_ms, person, journeys)
+    person, time_ms, touchpoint, in_store, must_link = (
+        person[keep],
+        time_ms[keep],
+        touchpoint[keep],
+        in_store[keep],
+        must_link[keep],
+    )
+    time_ms = np.minimum(with_millis(rng, time_ms, NPS_TIMES.millis_share), journeys.last_activity_ms[person])
+    count = len(person)
+    score = _nps_scores(rng, stage[person])
+    band = np.where(score <= 6, 0, np.where(score <= 8, 1, 2))
+    comments = [
+        *vocab.NPS_COMMENTS["detractor"],
+        *vocab.NPS_COMMENTS["passive"],
+        *vocab.NPS_COMMENTS["promoter"],
+    ]
+    band_first = np.array(
+        [0, len(vocab.NPS_COMMENTS["detractor"]), len(comments) - len(vocab.NPS_COMMENTS["promoter"])]
+    )
+    band_size = np.array([len(vocab.NPS_COMMENTS[b]) for b in ("detractor", "passive", "promoter")])
+    comment = band_first[band] + (rng.random(count) * band_size[band]).astype(np.int64)
+    channel = np.where(
+        in_store & (rng.random(count) < 0.6), 4, rng.choice(4, size=count, p=[0.55, 0.2, 0.15, 0.1])
+    )
+    user_id, email, email_normalised, _ = _identity_columns(
+        rng,
+        persons,
+        person,
+        time_ms,
+        journeys,
+        user_share=0.7,
+        email_share=0.6,
+        placeholder_share=np.where(must_link, 0.0, 0.02),
+    )
+    sink.add("user_id", user_id, person)
+    sink.add("email", email_normalised, person)
+    columns = {
+        "response_id": ids.take("nps", count),
+        "email": email,
+        "user_id": user_id,
+        "score": text.integer_strings(score),
+        "comment": text.where(rng.random(count) < 0.45, text.lookup(comments, comment)),
+        "touchpoint": text.lookup(
+            ("post_purchase", "post_support", "relationship", "onboarding"), touchpoint
+        ),
+        "channel": text.lookup(("email", "web", "app", "sms", "in_store"), channel),
+        "responded_at": render_timestamps(rng, time_ms, persons.utc_offset_minutes[person], NPS_TIMES),
+    }
+    return ColumnRecords("nps_responses", columns, person, time_ms)
+
+
+def _nps_scores(rng: np.random.Generator, stage: np.ndarray) -> np.ndarray:
+    promoter_heavy = np.array([1, 1, 1, 1, 2, 3, 4, 8, 14, 25, 40], dtype=float)
+    detractor_heavy = np.array([6, 5, 7, 8, 9, 12, 13, 13, 12, 9, 6], dtype=float)
+    middling = np.array([2, 2, 3, 4, 5, 8, 10, 16, 20, 16, 14], dtype=float)
+    weights = np.stack([middling, middling, middling, promoter_heavy, detractor_heavy])
+    cumulative = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)[stage]
+    return np.minimum((rng.random(len(stage))[:, None] > cumulative).sum(axis=1), 10)
+
+
+# --- consents ---------------------------------------------------------------------------------------------
+
+
+def _consents(
+    rng: np.random.Generator,
+    persons: Persons,
+    journeys: Journeys,
+    clock: Clock,
+    ids: IdAllocator,
+    sink: IdentifierSink,
+) -> ColumnRecords:
+    """Per purpose: a grant or denial at sign-up/checkout, then some withdrawals and re-grants."""
+    known = np.flatnonzero(journeys.known_ms >= 0)
+    purposes = len(CONSENT_PURPOSES)
+    asked = rng.random((len(known), purposes)) < 0.55
+    asked[:, 0] = True  # email marketing is asked at every sign-up
+    row_person = np.repeat(known, asked.sum(axis=1))
+    purpose = np.nonzero(asked)[1]
+    initial_ms = journeys.known_ms[row_person]
+    granted = rng.random(len(row_person)) < np.where(purpose == 0, 0.8, 0.65)
+    at_signup = journeys.identify_ms[row_person] >= 0
+    status = np.where(granted, 0, 1)  # contracts.CONSENT_STATUSES: granted, denied, withdrawn
+    source = np.where(at_signup, rng.integers(0, len(vocab.CONSENT_SOURCES_SIGNUP), len(row_person)), -1)
+
+    limit = journeys.last_activity_ms[row_person]
+    # Changes of mind: grants withdrawn (some granted again later), denials granted later.
+    changing = (limit - initial_ms > 2 * DAY_MS) & (
+        rng.random(len(row_person)) < np.where(granted, 0.12, 0.08)
+    )
+    change = np.flatnonzero(changing)
+    change_ms = uniform_between(rng, initial_ms[change] + DAY_MS, limit[change])
+    change_status = np.where(granted[change], 2, 0)
+    regrant = change[
+        (change_status == 2) & (limit[change] - change_ms > DAY_MS) & (rng.random(len(change)) < 0.35)
+    ]
+    regrant_ms = uniform_between(
+        rng, change_ms[np.searchsorted(change, regrant)] + DAY_MS // 2, limit[regrant]
+    )
+
+    rows = np.concatenate([np.arange(len(row_person)), change, regrant])
+    person = row_person[rows]
+    time_ms = np.concatenate([initial_ms, change_ms, regrant_ms])
+    time_ms = np.minimum(
+        with_millis(rng, time_ms, CONSENT_TIMES.millis_share), journeys.last_activity_ms[person]
+    )
+    # The initial rows keep the sign-up instant exactly (it may be the person's last activity).
+    time_ms[: len(initial_ms)] = initial_ms
+    status = np.concatenate([status, change_status, np.zeros(len(regrant), dtype=np.int64)])
+    purpose = purpose[rows]
+    change_source = rng.integers(0, len(vocab.CONSENT_SOURCES_CHANGE), len(change) + len(regrant))
+    sources = (*vocab.CONSENT_SOURCES_SIGNUP, "checkout", *vocab.CONSENT_SOURCES_CHANGE)
+    source_index = np.concatenate(
+        [
+            np.where(source >= 0, source, len(vocab.CONSENT_SOURCES_SIGNUP)),
+            len(vocab.CONSENT_SOURCES_SIGNUP) + 1 + change_source,
+        ]
+    )
+    marketing = purpose <= 1
+    lawful_basis = np.where(
+        marketing | (purpose == 4) | (status == 1), 0, np.where(rng.random(len(rows)) < 0.6, 2, 0)
+    )  # contracts.LAWFUL_BASES: consent, contract, legitimate_interest, legal_obligation
+    third = (clock.end_ms - clock.start_ms) // 3
+    version = np.searchsorted([clock.start_ms + third, clock.start_ms + 2 * third], time_ms, side="right")
+    user_id, email, email_normalised, _ = _identity_columns(
+        rng,
+        persons,
+        person,
+        time_ms,
+        journeys,
+        user_share=0.85,
+        email_share=0.7,
+        placeholder_share=PLACEHOLDER_SHARE,
+    )
+    sink.add("user_id", user_id, person)
+    sink.add("email", email_normalised, person)
+    columns = {
+        "consent_event_id": ids.take("consent", len(rows)),
+        "email": email,
+        "user_id": user_id,
+        "purpose": text.lookup(CONSENT_PURPOSES, purpose),
+        "status": text.lookup(("granted", "denied", "withdrawn"), status),
+        "lawful_basis": text.lookup(
+            ("consent", "contract", "legitimate_interest", "legal_obligation"), lawful_basis
+        ),
+        "source": text.lookup(sources, source_index),
+        "policy_version": text.lookup(("v1", "v2", "v3"), version),
+        "recorded_at": render_timestamps(rng, time_ms, persons.utc_offset_minutes[person], CONSENT_TIMES),
+    }
+    return ColumnRecords("gdpr_consents", columns, person, time_ms)
+
+
+# --- CRM --------------------------------------------------------------------------------------------------
+
+
+def _crm(
+    rng: np.random.Generator, persons: Persons, journeys: Journeys, ids: IdAllocator, sink: IdentifierSink
+) -> ColumnRecords:
+    """HubSpot-like contacts: one per known person (some have 2-3), some re-exported with changes."""
+    known = journeys.known_ms >= 0
+    with_contact = np.flatnonzero(known & (rng.random(persons.count) < CRM_SHARE[persons.stage]))
+    extra = np.where(
+        rng.random(len(with_contact)) < CRM_DUPLICATE_SHARE,
+        rng.choice([1, 2], len(with_contact), p=[0.75, 0.25]),
+        0,
+    )
+    contact_person = np.repeat(with_contact, 1 + extra)
+    _, duplicate_rank, _ = expand(1 + extra)
+    is_duplicate = duplicate_rank > 0
+    count = len(contact_person)
+    limit = journeys.last_activity_ms[contact_person]
+    known_ms = journeys.known_ms[contact_person]
+    created = np.minimum(known_ms + rng.exponential(2 * HOUR_MS, count).astype(np.int64), limit)
+    created = np.where(is_duplicate, uniform_between(rng, created, limit + 1), created) // 1000 * 1000
+    updated = np.minimum(created + (rng.random(count) * 3 * DAY_MS).astype(np.int64) // 1000 * 1000, limit)
+    updated = np.maximum(updated, created)
+    reexported = ~is_duplicate & (limit - updated > 2 * DAY_MS) & (rng.random(count) < CRM_REEXPORT_SHARE)
+
+    # Final lifecycle stage from the journey stage; a re-exported contact started as subscriber or lead.
+    final_stage = _crm_lifecycle(rng, persons.stage[contact_person])
+    early_stage = np.where(rng.random(count) < 0.5, "subscriber", "lead")
+    contact_id = ids.take("contact", count)
+    # Duplicates: one carries only the phone, another only the email in another case.
+    phone_only = is_duplicate & persons.has_phone[contact_person] & (rng.random(count) < 0.6)
+    with_email = ~phone_only
+    with_phone = persons.has_phone[contact_person] & (
+        phone_only | (~is_duplicate & (rng.random(count) < 0.7))
+    )
+    city = _cities(rng, persons.country[contact_person])
+
+    version_rows = np.concatenate([np.arange(count), np.flatnonzero(reexported)])
+    second = np.arange(len(version_rows)) >= count
+    person = contact_person[version_rows]
+    reexport_ms = uniform_between(rng, updated[reexported] + DAY_MS, limit[reexported]) // 1000 * 1000
+    updated_ms = np.concatenate([updated, reexport_ms])
+    stage_text = np.where(
+        second,
+        final_stage[version_rows],
+        np.where(reexported[version_rows], early_stage[version_rows], final_stage[version_rows]),
+    )
+    moved = second & (rng.random(len(version_rows)) < 0.2)
+    city_text = np.where(moved, _cities(rng, persons.country[person]), city[version_rows])
+
+    canonical = persons.email.take(pa.array(person))
+    email_typed = typed_emails(rng, canonical)
+    email_typed = pc.if_else(pa.array(is_duplicate[version_rows]), pc.utf8_upper(canonical), email_typed)
+    email_on = with_email[version_rows]
+    phone_typed, phone_normalised = _person_phones(rng, persons, person, 0.02)
+    phone_on = with_phone[version_rows]
+    names_upper = is_duplicate[version_rows] & (rng.random(len(version_rows)) < 0.5)
+    index = pa.array(person)
+    first_name = persons.first_name.take(index)
+    last_name = persons.last_name.take(index)
+    sink.add("crm_contact_id", contact_id.take(pa.array(version_rows)), person)
+    sink.add("email", text.where(email_on, canonical), person)
+    sink.add("phone", text.where(phone_on, phone_normalised), person)
+    offsets = persons.utc_offset_minutes[person]
+    columns = {
+        "contact_id": contact_id.take(pa.array(version_rows)),
+        "email": text.where(email_on, email_typed),
+        "phone": text.where(phone_on, phone_typed),
+        "first_name": pc.if_else(pa.array(names_upper), pc.utf8_upper(first_name), first_name),
+        "last_name": pc.if_else(pa.array(names_upper), pc.utf8_upper(last_name), last_name),
+        "company": text.where(
+            rng.random(len(version_rows)) < 0.25,
+            text.lookup(vocab.COMPANIES, rng.integers(0, len(vocab.COMPANIES), len(version_rows))),
+        ),
+        "city": pa.array(city_text),
+        "country": text.lookup(vocab.COUNTRIES, persons.country[person]),
+        "crm_lifecycle_stage": pa.array(stage_text),
+        "created_at": render_timestamps(rng, created[version_rows], offsets, CRM_TIMES),
+        "updated_at": render_timestamps(rng, updated_ms, offsets, CRM_TIMES),
+    }
+    return ColumnRecords("crm_contacts", columns, person, updated_ms)
+
+
+def _crm_lifecycle(rng: np.random.Generator, stage: np.ndarray) -> np.ndarray:
+    result = np.empty(len(stage), dtype=object)
+    for code, options in enumerate(vocab.CRM_STAGES_BY_JOURNEY):
+        rows = np.flatnonzero(stage == code)
+        names, weights = zip(*options, strict=True)
+        result[rows] = np.array(names, dtype=object)[rng.choice(len(names), size=len(rows), p=weights)]
+    return result
+
+
+def _cities(rng: np.random.Generator, country: np.ndarray) -> np.ndarray:
+    us = np.array(vocab.CITIES["US"], dtype=object)
+    gb = np.array(vocab.CITIES["GB"], dtype=object)
+    return np.where(
+        country == 0, us[rng.integers(0, len(us), len(country))], gb[rng.integers(0, len(gb), len(country))]
+    )
+
+
+# --- erasure requests -------------------------------------------------------------------------------------
+
+
+def _erasures(
+    rng: np.random.Generator,
+    persons: Persons,
+    journeys: Journeys,
+    ids: IdAllocator,
+    sink: IdentifierSink,
+    minimum: int,
+) -> tuple[ColumnRecords, np.ndarray]:
+    """A few known persons ask to be forgotten, naming one identifier (sometimes two)."""
+    known = np.flatnonzero(journeys.known_ms >= 0)
+    wanted = max(round(persons.count * ERASURE_SHARE), minimum)
+    person = np.sort(rng.choice(known, size=min(wanted, len(known)), replace=False))
+    count = len(person)
+    erased = np.zeros(persons.count, dtype=bool)
+    erased[person] = True
+    time_ms = (
+        uniform_between(rng, journeys.known_ms[person], journeys.last_activity_ms[person] + 1) // 1000 * 1000
+    )
+    time_ms = np.maximum(time_ms, journeys.known_ms[person])
+    signed_up = journeys.identify_ms[person] >= 0
+    by = rng.choice(3, size=count, p=[0.6, 0.15, 0.25])  # email, phone, user id
+    by = np.where((by == 1) & ~persons.has_phone[person], 0, by)
+    by = np.where((by == 2) & ~signed_up, 0, by)
+    second = rng.random(count) < 0.15
+    with_email = (by == 0) | (second & (by != 0))
+    with_phone = (by == 1) | (second & (by == 0) & persons.has_phone[person])
+    with_user = by == 2
+    email_typed, email_normalised = _person_emails(rng, persons, person, 0.0)
+    phone_typed, phone_normalised = _person_phones(rng, persons, person, 0.0)
+    user_id = text.where(with_user, persons.user_id.take(pa.array(person)))
+    sink.add("email", text.where(with_email, email_normalised), person)
+    sink.add("phone", text.where(with_phone, phone_normalised), person)
+    sink.add("user_id", user_id, person)
+    columns = {
+        "request_id": ids.take("erasure", count),
+        "email": text.where(with_email, email_typed),
+        "phone": text.where(with_phone, phone_typed),
+        "user_id": user_id,
+        "requested_at": render_timestamps(rng, time_ms, persons.utc_offset_minutes[person], ERASURE_TIMES),
+    }
+    return ColumnRecords("erasure_requests", columns, person, time_ms), erased

@@ -1,0 +1,259 @@
+"""Landing files and ground truth on disk.
+
+Files are written into a hidden staging folder next to their final place and moved in at the end, so a
+sensor watching the landing folder never sees a half-written month.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cx_pipeline.contracts import CONTRACTS
+from cx_pipeline.generator import text, vocab
+from cx_pipeline.generator.config import DAY_MS, Clock
+from cx_pipeline.generator.delivery import DeliveryPlan
+
+STAGING_NAME = ".cx360-generator-staging"
+# Landing files the generator owns (and so may delete): <source>/<YYYY-MM>[-DD].<csv|jsonl>.
+OWNED_FILE = re.compile(r"^\d{4}-\d{2}(-\d{2})?\.(csv|jsonl)$")
+WRITE_BATCH_ROWS = 50_000  # lines materialised at once while writing a period file
+IDENTIFIERS_FILE = "identifiers.csv"
+PERSONS_FILE = "persons.csv"
+MALFORMED_FILE = "malformed_rows.csv"
+SUMMARY_FILE = "summary.json"
+TRUTH_FILES = (IDENTIFIERS_FILE, PERSONS_FILE, MALFORMED_FILE, SUMMARY_FILE)
+
+
+def clear_owned_landing_files(landing_dir: Path) -> None:
+    for source in CONTRACTS:
+        folder = landing_dir / source
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if path.is_file() and OWNED_FILE.match(path.name):
+                    path.unlink()
+
+
+def string_bytes(lines: pa.Array | pa.ChunkedArray) -> memoryview:
+    """The bytes of a string array's values, back to back (the lines of a file)."""
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    lines = lines.cast(pa.string())
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    data = lines.buffers()[2]
+    if data is None:
+        return memoryview(b"")
+    return memoryview(data)[int(offsets[0]) : int(offsets[-1])]
+
+
+@dataclass
+class FileTally:
+    rows: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class SourceTally:
+    clean: int = 0
+    duplicates: int = 0
+    malformed: int = 0
+    late: int = 0  # delivered in a later period file than the period of their event time
+    files: dict[str, FileTally] = field(default_factory=dict)
+
+
+class LandingWriter:
+    """Appends each chunk's lines to the period files, tracking line numbers for the malformed rows."""
+
+    def __init__(self, landing_dir: Path, clock: Clock, by_month: bool) -> None:
+        self.landing_dir = landing_dir
+        self.staging = landing_dir / STAGING_NAME
+        self.clock = clock
+        self.by_month = by_month
+        self.tallies: dict[str, SourceTally] = {source: SourceTally() for source in CONTRACTS}
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+        for source in CONTRACTS:
+            (self.staging / source).mkdir(parents=True)
+
+    def period_of(self, epoch_ms: np.ndarray) -> np.ndarray:
+        """Period number (month or day count since the start) of instants."""
+        days = np.floor_divide(np.asarray(epoch_ms, dtype=np.int64), DAY_MS)
+        if not self.by_month:
+            return days
+        year, month, _ = text.civil_dates(days)
+        return year * 12 + month - 1
+
+    def period_name(self, period: int) -> str:
+        if self.by_month:
+            return f"{period // 12:04d}-{period % 12 + 1:02d}"
+        return text.period_names(np.array([period]), by_month=False)[0].as_py()
+
+    def write(self, plan: DeliveryPlan) -> pa.Table:
+        """Write one chunk of a source; returns the malformed rows as (source, file, line, kind)."""
+        contract = CONTRACTS[plan.source]
+        tally = self.tallies[plan.source]
+        period = self.period_of(plan.delivery_ms)
+        # Files list records in delivery order: late deliveries sit among records far newer than they are.
+        order = np.lexsort((plan.delivery_ms, period))
+        bounds = np.flatnonzero(np.diff(period[order])) + 1
+        malformed: list[pa.Table] = []
+        for rows in np.split(order, bounds):
+            if not len(rows):
+                continue
+            name = f"{self.period_name(int(period[rows[0]]))}.{contract.format}"
+            relative = f"{plan.source}/{name}"
+            file_tally = tally.files.setdefault(relative, FileTally())
+            path = self.staging / relative
+            header_lines = 1 if contract.format == "csv" else 0
+            with path.open("ab") as handle:
+                if contract.format == "csv" and file_tally.rows == 0:
+                    header = text.csv_header(contract.field_names)
+                    handle.write(header)
+                    file_tally.bytes += len(header)
+                for start in range(0, len(rows), WRITE_BATCH_ROWS):
+                    batch = rows[start : start + WRITE_BATCH_ROWS]
+                    file_tally.bytes += handle.write(string_bytes(plan.render(batch)))
+            broken = np.flatnonzero(plan.malformed_kind[rows] >= 0)
+            if len(broken):
+                malformed.append(
+                    pa.table(
+                        {
+                            "source": text.constant(plan.source, len(broken)),
+                            "file": text.constant(relative, len(broken)),
+                            "line": pa.array(file_tally.rows + header_lines + 1 + broken),
+                            "kind": text.lookup(plan.kinds, plan.malformed_kind[rows][broken]),
+                        }
+                    )
+                )
+            file_tally.rows += len(rows)
+        well_formed = plan.malformed_kind < 0
+        tally.clean += int((well_formed & ~plan.duplicate).sum())
+        tally.duplicates += int(plan.duplicate.sum())
+        tally.malformed += int((~well_formed).sum())
+        tally.late += int((well_formed & (self.period_of(plan.event_ms) < period)).sum())
+        return pa.concat_tables(malformed) if malformed else _empty_malformed()
+
+    def publish(self) -> None:
+        """Move the staged files into the landing folder and drop the staging folder."""
+        for source in CONTRACTS:
+            target = self.landing_dir / source
+            target.mkdir(parents=True, exist_ok=True)
+            for path in sorted((self.staging / source).iterdir()):
+                path.replace(target / path.name)
+        shutil.rmtree(self.staging)
+
+
+def _empty_malformed() -> pa.Table:
+    return pa.table(
+        {
+            "source": pa.array([], pa.string()),
+            "file": pa.array([], pa.string()),
+            "line": pa.array([], pa.int64()),
+            "kind": pa.array([], pa.string()),
+        }
+    )
+
+
+class TruthWriter:
+    """The ground truth: who is who, what they did, and which rows were broken on purpose."""
+
+    def __init__(self, truth_dir: Path) -> None:
+        self.truth_dir = truth_dir
+        self.staging = truth_dir / STAGING_NAME
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+        (self.staging / "identifier_parts").mkdir(parents=True)
+        self.persons_path = self.staging / PERSONS_FILE
+        self.persons_path.write_bytes(
+            text.csv_header(
+                (
+                    "person_id",
+                    "final_stage",
+                    "first_name",
+                    "last_name",
+                    "country",
+                    "first_seen_at",
+                    "last_seen_at",
+                    "orders",
+                    "erased",
+                )
+            )
+        )
+        self.parts = 0
+        self.malformed: list[pa.Table] = []
+
+    def add_persons(self, columns: list[pa.Array]) -> None:
+        with self.persons_path.open("ab") as handle:
+            handle.write(string_bytes(text.csv_lines(columns)))
+
+    def add_identifiers(self, identifiers: pa.Table) -> None:
+        pq.write_table(identifiers, self.staging / "identifier_parts" / f"part-{self.parts:05d}.parquet")
+        self.parts += 1
+
+    def add_malformed(self, rows: pa.Table) -> None:
+        if rows.num_rows:
+            self.malformed.append(rows)
+
+    def finish(self, summary: dict[str, Any]) -> int:
+        """Write the remaining truth files and move them in; returns the number of identifier rows."""
+        identifier_rows = self._write_identifiers()
+        summary = {**summary, "identifiers": identifier_rows}
+        malformed = pa.concat_tables([_empty_malformed(), *self.malformed])
+        malformed = malformed.sort_by([("source", "ascending"), ("file", "ascending"), ("line", "ascending")])
+        (self.staging / MALFORMED_FILE).write_bytes(
+            text.csv_header(malformed.column_names)
+            + bytes(string_bytes(text.csv_lines([c.cast(pa.string()) for c in malformed.columns])))
+            if malformed.num_rows
+            else text.csv_header(malformed.column_names)
+        )
+        (self.staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        self.truth_dir.mkdir(parents=True, exist_ok=True)
+        for name in TRUTH_FILES:
+            (self.staging / name).replace(self.truth_dir / name)
+        shutil.rmtree(self.staging)
+        return identifier_rows
+
+    def _write_identifiers(self) -> int:
+        """One row per (identifier, person); placeholders and family-device ids flagged as shared."""
+        placeholders = [("email", email) for email in vocab.PLACEHOLDER_EMAILS]
+        placeholders.append(("phone", vocab.PLACEHOLDER_PHONE_E164))
+        parts = str(self.staging / "identifier_parts" / "*.parquet")
+        target = str(self.staging / IDENTIFIERS_FILE)
+        with duckdb.connect(config={"threads": 2, "memory_limit": "1GB"}) as connection:
+            connection.execute("SET enable_progress_bar = false")
+            connection.execute("SET temp_directory = ?", [str(self.staging / "duckdb_tmp")])
+            connection.execute("CREATE TEMP TABLE placeholders (identifier_type VARCHAR, value VARCHAR)")
+            connection.executemany("INSERT INTO placeholders VALUES (?, ?)", placeholders)
+            # Paths cannot be bound as parameters in COPY; both are built here, not taken from input.
+            copied = connection.execute(
+                f"""
+                COPY (
+                    WITH pairs AS (
+                        SELECT DISTINCT identifier_type, value AS identifier_value, person_id
+                        FROM read_parquet('{parts}')
+                    )
+                    SELECT
+                        identifier_type,
+                        identifier_value,
+                        person_id,
+                        (count(*) OVER (PARTITION BY identifier_type, identifier_value) > 1
+                            OR EXISTS (
+                                SELECT 1 FROM placeholders AS p
+                                WHERE p.identifier_type = pairs.identifier_type
+                                    AND p.value = pairs.identifier_value
+                            )) AS is_shared
+                    FROM pairs
+                    ORDER BY person_id, identifier_type, identifier_value
+                ) TO '{target}' (FORMAT csv, HEADER true)
+                """  # noqa: S608
+            ).fetchall()
+        return int(copied[0][0])
