@@ -23,6 +23,9 @@ from cx_pipeline.cli import main as cli_main
 from cx_pipeline.contracts import CONTRACTS, SourceContract
 from cx_pipeline.generator import STAGES, GenerationSummary, GeneratorConfig, generate
 
+# One worker runs this module, so the shared sample is generated once under `pytest -n 2 --dist loadgroup`.
+pytestmark = pytest.mark.xdist_group("generator")
+
 SAMPLE_PERSONS = 1000
 PLACEHOLDER_EMAILS = {"test@example.com", "noreply@example.com", "none@none.com"}
 # Where each source keeps which kind of identifier (web_events traits are handled separately).
