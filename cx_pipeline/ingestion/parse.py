@@ -110,10 +110,10 @@ def _json_path(name: str) -> str:
 def jsonl_values_sql(contract: SourceContract, records_sql: str) -> tuple[str, list]:
     """Per record: ``_q_n, _q_line, _q_line_error_type, _q_line_error, _v0.._vK, _q_extra``.
 
-    Each line is parsed a handful of times (validity, type, one list extraction for text fields, one for
-    JSON fields, its key list); JSON field values come back minified, so "is an object" is a prefix
-    test rather than another parse. ``try(...)`` would save the validity parse but costs ~20 us per
-    invalid line, so a file of garbage would crawl.
+    Each line is parsed four times (validity, type, ``json_transform`` of all contract fields, its key
+    list); JSON field values come back minified, so "is an object" is a prefix test rather than another
+    parse. ``try(...)`` would save the validity parse but costs ~20 us per invalid line, so a file of
+    garbage would crawl.
     """
     kinds = f"""
         SELECT n AS _q_n, line AS _q_line,
@@ -129,43 +129,29 @@ def jsonl_values_sql(contract: SourceContract, records_sql: str) -> tuple[str, l
           END AS _q_line_error_type
         FROM ({kinds})
     """  # noqa: S608
-    text_fields = [f for f in contract.fields if f.type != "json"]
-    json_fields = [f for f in contract.fields if f.type == "json"]
-    text_paths = "[" + ", ".join(literal(_json_path(f.name)) for f in text_fields) + "]"
-    json_paths = "[" + ", ".join(literal(_json_path(f.name)) for f in json_fields) + "]"
+    # One parse extracts every contract field: text fields as VARCHAR (numbers and nested values as their
+    # JSON text), JSON fields as minified JSON; JSON null and absent keys both become NULL.
+    structure = json.dumps({f.name: "JSON" if f.type == "json" else "VARCHAR" for f in contract.fields})
     # json_merge_patch with null values deletes the contract keys; what is left are the extra fields.
     # It is only run on the (few) lines with a key outside the contract: listing keys is 2x cheaper.
     patch = json.dumps(dict.fromkeys(contract.field_names))
     known = ", ".join(literal(name) for name in contract.field_names)
-    json_values = (
-        f"CASE WHEN _q_kind = 'OBJECT' THEN json_extract(_q_line, {json_paths}) END"
-        if json_fields
-        else "CAST(NULL AS JSON[])"
-    )
     extracted = f"""
         SELECT *,
           CASE _q_line_error_type
             WHEN 'blank_line' THEN 'line is empty'
             WHEN 'invalid_json' THEN 'line is not valid JSON'
-            WHEN 'not_an_object' THEN 'line is a JSON ' || {json_kind_sql("_q_line")} || ', expected an object'
+            WHEN 'not_an_object'
+              THEN 'line is a JSON ' || {json_kind_sql("_q_line")} || ', expected an object'
           END AS _q_line_error,
-          CASE WHEN _q_kind = 'OBJECT' THEN json_extract_string(_q_line, {text_paths}) END AS _q_sv,
-          {json_values} AS _q_jv,
+          CASE WHEN _q_kind = 'OBJECT' THEN json_transform(_q_line, {literal(structure)}) END AS _q_s,
           CASE WHEN _q_kind = 'OBJECT' THEN
             CASE WHEN len(list_filter(json_keys(_q_line), lambda k: k NOT IN ({known}))) > 0
               THEN CAST(json_merge_patch(_q_line, {literal(patch)}) AS VARCHAR) END
           END AS _q_extra
         FROM ({checked})
-    """  # noqa: E501, S608
-    values = []
-    for index, contract_field in enumerate(contract.fields):
-        if contract_field.type == "json":
-            j = json_fields.index(contract_field) + 1
-            values.append(
-                f"CASE WHEN CAST(_q_jv[{j}] AS VARCHAR) = 'null' THEN NULL ELSE _q_jv[{j}] END AS _v{index}"
-            )
-        else:
-            values.append(f"_q_sv[{text_fields.index(contract_field) + 1}] AS _v{index}")
+    """  # noqa: S608
+    values = [f"_q_s.{ident(f.name)} AS _v{index}" for index, f in enumerate(contract.fields)]
     sql = f"""
         SELECT _q_n, _q_line, _q_line_error_type, _q_line_error, {", ".join(values)}, _q_extra
         FROM ({extracted})
