@@ -69,6 +69,8 @@ def test_sensor_requests_only_sources_with_new_or_changed_files(landing: Path) -
     _age(landing)
     (request,) = _tick(quiet.cursor).run_requests
     assert request.asset_selection == [raw_asset_key("nps_responses")]
+    assert {key.asset_key for key in request.asset_check_keys} == {raw_asset_key("nps_responses")}
+    assert dg.AssetCheckKey(raw_asset_key("nps_responses"), "values_in_range") in request.asset_check_keys
     assert request.run_key != first.run_requests[0].run_key
 
 

@@ -14,6 +14,7 @@
 import dagster as dg
 
 from cx_pipeline.defs.ingestion import RAW_ASSET_KEYS, raw_asset_key
+from cx_pipeline.ingestion.quality import check_plan
 from cx_pipeline.ingestion.watch import detect_changes, dump_cursor, landing_snapshot, load_cursor
 from cx_pipeline.settings import Paths
 
@@ -54,6 +55,12 @@ def landing_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
             dg.RunRequest(
                 run_key=changes.run_key,
                 asset_selection=[raw_asset_key(source) for source in changes.sources],
+                # Only these sources' checks (by default a run request launches every check of the target).
+                asset_check_keys=[
+                    dg.AssetCheckKey(raw_asset_key(source), plan.name)
+                    for source in changes.sources
+                    for plan in check_plan(source)
+                ],
                 tags={"cx360/trigger": "landing_files_sensor"},
             )
         ],
