@@ -1,0 +1,196 @@
+"""Pure helpers to check that pipeline runs are idempotent, incremental-equals-full and crash-safe.
+
+``table_fingerprints`` hashes the content of every table and view in the given schemas, in DuckDB, over the
+rows in a canonical order and without the volatile columns (``VOLATILE_COLUMNS``: load times, run ids,
+durations), so two warehouses built from the same inputs compare equal however and whenever they were built.
+``half_loaded_files`` checks the ingestion's per-file transaction from the outside: every current manifest
+row must account for exactly its rows in ``raw.<source>`` and ``raw.quarantine``. See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import duckdb
+
+# Columns whose values depend on when or by which run a row was written, never on the inputs. The one place
+# that lists them: fingerprints leave them out (wherever they appear, in every schema).
+VOLATILE_COLUMNS: frozenset[str] = frozenset(
+    {
+        "_loaded_at",
+        "loaded_at",
+        "generated_at",
+        "published_at",
+        "quarantined_at",
+        "superseded_at",
+        "run_id",
+        "duration_seconds",
+        "modified_at",
+    }
+)
+
+# Every schema the pipeline writes, in build order.
+PIPELINE_SCHEMAS: tuple[str, ...] = ("raw", "staging", "intermediate", "marts", "marketing", "bi")
+# The schemas dbt derives from raw: equal inputs must give equal tables here whatever the load history.
+DERIVED_SCHEMAS: tuple[str, ...] = ("staging", "intermediate", "marts", "marketing", "bi")
+
+# Floating-point aggregates computed in parallel may differ in the last bits between runs: fingerprints
+# round DOUBLE/FLOAT/REAL values (also inside lists and structs, via the text form) to this many decimals.
+FLOAT_DECIMALS = 6
+
+_PLAIN_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_FLOAT_TYPES = frozenset({"DOUBLE", "FLOAT", "REAL"})
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def list_relations(connection: duckdb.DuckDBPyConnection, schemas: Iterable[str]) -> list[tuple[str, str]]:
+    """(schema, name) of every table and view in ``schemas`` of the current database, sorted."""
+    wanted = sorted(set(schemas))
+    if not wanted:
+        return []
+    placeholders = ", ".join("?" for _ in wanted)
+    where = f"table_catalog = current_database() AND table_schema IN ({placeholders})"
+    sql = f"SELECT table_schema, table_name FROM information_schema.tables WHERE {where} ORDER BY 1, 2"  # noqa: S608
+    rows = connection.execute(sql, wanted).fetchall()
+    return [(schema, name) for schema, name in rows]
+
+
+def _columns(connection: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[tuple[str, str]]:
+    return [
+        (column, str(type_))
+        for column, type_ in connection.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position",
+            [schema, name],
+        ).fetchall()
+    ]
+
+
+def fingerprint_sql(
+    schema: str,
+    name: str,
+    columns: list[tuple[str, str]],
+    *,
+    exclude: Iterable[str] = VOLATILE_COLUMNS,
+    float_decimals: int = FLOAT_DECIMALS,
+) -> str:
+    """SQL returning (rows, md5) of one relation: the md5 of the sorted per-row md5s of the kept columns.
+
+    Columns are taken by name in sorted order (column order does not matter, names do); NULLs hash as a
+    marker distinct from the text 'NULL'. Duplicate rows count: the multiset of rows is hashed.
+    """
+    excluded = {column.lower() for column in exclude}
+    kept = sorted((column, type_) for column, type_ in columns if column.lower() not in excluded)
+    for identifier in (schema, name, *(column for column, _ in kept)):
+        if not _PLAIN_IDENTIFIER.match(identifier):
+            raise ValueError(f"not a plain identifier: {identifier!r}")
+    parts = []
+    for column, type_ in kept:
+        value = _quote(column)
+        if type_.upper() in _FLOAT_TYPES:
+            value = f"round({value}, {int(float_decimals)})"
+        parts.append(f"coalesce(({value})::varchar, '\\N')")
+    row_text = " || chr(31) || ".join(parts) if parts else "''"
+    relation = f"{_quote(schema)}.{_quote(name)}"
+    hashes = f"SELECT md5({row_text}) AS h FROM {relation}"  # noqa: S608 - identifiers checked above
+    digest = "coalesce(md5(string_agg(h, '' ORDER BY h)), md5(''))"
+    return f"SELECT count(*), {digest} FROM ({hashes})"  # noqa: S608
+
+
+def table_fingerprints(
+    connection: duckdb.DuckDBPyConnection,
+    schemas: Iterable[str] = PIPELINE_SCHEMAS,
+    *,
+    exclude: Iterable[str] = VOLATILE_COLUMNS,
+    float_decimals: int = FLOAT_DECIMALS,
+) -> dict[str, str]:
+    """``{"schema.table": "<rows> rows <md5>"}`` for every table and view in ``schemas``.
+
+    Equal fingerprints mean the same multiset of rows over the same (non-volatile) column names.
+    """
+    exclude = frozenset(exclude)
+    result: dict[str, str] = {}
+    for schema, name in list_relations(connection, schemas):
+        sql = fingerprint_sql(
+            schema, name, _columns(connection, schema, name), exclude=exclude, float_decimals=float_decimals
+        )
+        rows, digest = connection.execute(sql).fetchall()[0]
+        result[f"{schema}.{name}"] = f"{rows} rows {digest}"
+    return result
+
+
+def fingerprint_differences(left: Mapping[str, str], right: Mapping[str, str]) -> list[str]:
+    """Readable lines for every relation missing on one side or whose fingerprint differs."""
+    lines = []
+    for relation in sorted(set(left) | set(right)):
+        a, b = left.get(relation), right.get(relation)
+        if a != b:
+            lines.append(f"{relation}: {a or 'missing'} != {b or 'missing'}")
+    return lines
+
+
+def half_loaded_files(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """Files whose rows in raw + quarantine do not add up to their current manifest row, and rows of files
+    without a current manifest row. Empty when every file is either fully loaded or not loaded at all."""
+    sources = [
+        row[0]
+        for row in connection.execute(
+            "SELECT DISTINCT source FROM raw.loaded_files WHERE superseded_at IS NULL ORDER BY 1"
+        ).fetchall()
+    ]
+    raw_tables = {name for schema, name in list_relations(connection, ["raw"]) if schema == "raw"}
+    counts = []
+    for source in sources:
+        if not _PLAIN_IDENTIFIER.match(source) or source not in raw_tables:
+            continue
+        select = f"SELECT '{source}' AS source, _source_file AS file_path, count(*) AS n"
+        counts.append(f"{select} FROM raw.{_quote(source)} GROUP BY ALL")
+    raw_counts = " UNION ALL ".join(counts) or "SELECT NULL, NULL, 0 WHERE false"
+    problems = connection.execute(
+        f"""
+        WITH raw_rows AS ({raw_counts}),
+        quarantined AS (
+            SELECT source, source_file AS file_path, content_sha256, count(*) AS n
+            FROM raw.quarantine GROUP BY ALL
+        ),
+        manifest AS (
+            SELECT source, file_path, content_sha256, rows_read, rows_loaded, rows_quarantined
+            FROM raw.loaded_files WHERE superseded_at IS NULL
+        )
+        SELECT coalesce(m.source, r.source, q.source) AS source,
+               coalesce(m.file_path, r.file_path, q.file_path) AS file_path,
+               m.rows_read, coalesce(r.n, 0) AS raw_rows, coalesce(q.n, 0) AS quarantine_rows
+        FROM manifest m
+        FULL JOIN raw_rows r ON r.source = m.source AND r.file_path = m.file_path
+        FULL JOIN quarantined q
+            ON q.source = m.source AND q.file_path = m.file_path AND q.content_sha256 = m.content_sha256
+        WHERE m.rows_read IS NULL
+           OR coalesce(r.n, 0) <> m.rows_loaded
+           OR coalesce(q.n, 0) <> m.rows_quarantined
+           OR coalesce(r.n, 0) + coalesce(q.n, 0) <> m.rows_read
+        ORDER BY 1, 2
+        """  # noqa: S608 - source names are allowlisted identifiers
+    ).fetchall()
+    return [
+        f"{source}/{path}: manifest rows_read {read}, raw {raw}, quarantine {quarantined}"
+        for source, path, read, raw, quarantined in problems
+    ]
+
+
+def rows_per_day(
+    connection: duckdb.DuckDBPyConnection, schema: str, table: str, column: str
+) -> dict[str, int]:
+    """``{"YYYY-MM-DD": rows}`` of ``schema.table`` by the UTC day of ``column``."""
+    for identifier in (schema, table, column):
+        if not _PLAIN_IDENTIFIER.match(identifier):
+            raise ValueError(f"not a plain identifier: {identifier!r}")
+    rows = connection.execute(
+        f"SELECT strftime(date_trunc('day', {_quote(column)}), '%Y-%m-%d') AS day, count(*) "  # noqa: S608
+        f"FROM {_quote(schema)}.{_quote(table)} GROUP BY ALL ORDER BY 1"
+    ).fetchall()
+    return {str(day): int(count) for day, count in rows}
