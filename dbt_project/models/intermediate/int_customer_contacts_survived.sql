@@ -4,7 +4,8 @@
       2. else the most recent non-null Segment identify trait (email, phone, first/last name);
       3. else the value seen most often across every source's records (ties: the most recent).
     Emails and phones must be identifiers the identity layer linked to this customer, so a blocklisted
-    placeholder (test@test.com, 0000000000) never survives.
+    placeholder (test@example.com, 0000000000) never survives. A surviving name in capitals is shown in the
+    mixed-case spelling another record of the customer has for it.
 -#}
 
 with identifiers as (
@@ -35,7 +36,7 @@ crm_records as (
         crm_contacts.phone,
         crm_contacts.city,
         crm_contacts.country,
-        crm_contacts.company,
+        crm_contacts.company
     from crm_contacts
     inner join identifiers
         on
@@ -51,7 +52,7 @@ identify_records as (
         segment_events.trait_first_name as first_name,
         segment_events.trait_last_name as last_name,
         segment_events.trait_email as email,
-        segment_events.trait_phone as phone,
+        segment_events.trait_phone as phone
     from segment_events
     inner join attributed on attributed.touchpoint_id = 'segment:' || segment_events.message_id
     where segment_events.event_type = 'identify' and attributed.customer_id is not null
@@ -59,44 +60,44 @@ identify_records as (
 
 candidates as (
     {%- for field in ['first_name', 'last_name', 'email', 'phone', 'city', 'country', 'company'] %}
-    select
-        customer_id,
-        '{{ field }}' as field,
-        {{ field }} as field_value,
-        1 as priority,
-        0 as frequency,
-        recorded_at,
-        record_id,
-    from crm_records
-    where {{ field }} is not null
-    union all
+        select
+            customer_id,
+            '{{ field }}' as field,
+            {{ field }} as field_value,
+            1 as priority,
+            0 as frequency,
+            recorded_at,
+            record_id
+        from crm_records
+        where {{ field }} is not null
+        union all
     {%- endfor %}
     {%- for field in ['first_name', 'last_name', 'email', 'phone'] %}
-    select
-        customer_id,
-        '{{ field }}' as field,
-        {{ field }} as field_value,
-        2 as priority,
-        0 as frequency,
-        recorded_at,
-        record_id,
-    from identify_records
-    where {{ field }} is not null
-    union all
+        select
+            customer_id,
+            '{{ field }}' as field,
+            {{ field }} as field_value,
+            2 as priority,
+            0 as frequency,
+            recorded_at,
+            record_id
+        from identify_records
+        where {{ field }} is not null
+        union all
     {%- endfor %}
     {%- for field in ['email', 'phone'] %}
-    select
-        customer_id,
-        '{{ field }}' as field,
-        {{ field }} as field_value,
-        3 as priority,
-        count(*) as frequency,
-        max(occurred_at) as recorded_at,
-        max(touchpoint_id) as record_id,
-    from attributed
-    where customer_id is not null and {{ field }} is not null
-    group by customer_id, {{ field }}
-    {{- ' union all' if not loop.last }}
+        select
+            customer_id,
+            '{{ field }}' as field,
+            {{ field }} as field_value,
+            3 as priority,
+            count(*) as frequency,
+            max(occurred_at) as recorded_at,
+            max(touchpoint_id) as record_id
+        from attributed
+        where customer_id is not null and {{ field }} is not null
+        group by customer_id, {{ field }}
+        {{- ' union all' if not loop.last }}
     {%- endfor %}
 ),
 
@@ -116,9 +117,43 @@ survivors as (
     select *
     from valid_candidates
     qualify row_number() over (
-        partition by customer_id, field
-        order by priority, frequency desc, recorded_at desc, record_id desc, field_value
-    ) = 1
+            partition by customer_id, field
+            order by priority asc, frequency desc, recorded_at desc, record_id desc, field_value asc
+        ) = 1
+),
+
+-- A name typed in capitals (a CRM duplicate in upper case) is shown in the customer's own spelling when any
+-- source has the same name in mixed case (most recent first); the surviving value itself does not change.
+spellings as (
+    select
+        survivors.customer_id,
+        survivors.field,
+        arg_max(
+            valid_candidates.field_value, (valid_candidates.recorded_at, valid_candidates.record_id)
+        ) as field_value
+    from survivors
+    inner join valid_candidates
+        on
+            survivors.customer_id = valid_candidates.customer_id
+            and survivors.field = valid_candidates.field
+            and lower(survivors.field_value) = lower(valid_candidates.field_value)
+    where
+        survivors.field in ('first_name', 'last_name', 'city', 'company')
+        and survivors.field_value = upper(survivors.field_value)
+        and valid_candidates.field_value <> upper(valid_candidates.field_value)
+    group by survivors.customer_id, survivors.field
+),
+
+spelled as (
+    select
+        survivors.customer_id,
+        survivors.field,
+        coalesce(spellings.field_value, survivors.field_value) as field_value
+    from survivors
+    left join spellings
+        on
+            survivors.customer_id = spellings.customer_id
+            and survivors.field = spellings.field
 ),
 
 final as (
@@ -130,8 +165,8 @@ final as (
         max(field_value) filter (where field = 'phone') as phone,
         max(field_value) filter (where field = 'city') as city,
         max(field_value) filter (where field = 'country') as country,
-        max(field_value) filter (where field = 'company') as company,
-    from survivors
+        max(field_value) filter (where field = 'company') as company
+    from spelled
     group by customer_id
 )
 

@@ -23,7 +23,7 @@ touchpoints as (
             'source': attributed.campaign_source,
             'medium': attributed.campaign_medium,
             'name': attributed.campaign_name
-        } as campaign,
+        } as campaign
     from attributed
     cross join as_of
     where attributed.customer_id is not null and attributed.occurred_at <= as_of.as_of_at
@@ -47,34 +47,34 @@ aggregated as (
         count(*) filter (where channel = 'phone') as phone_touchpoint_count,
         count(*) filter (where channel = 'chat') as chat_touchpoint_count,
         count(*) filter (where channel = 'social') as social_touchpoint_count,
-        count(distinct channel) as distinct_channel_count,
+        count(distinct channel) as distinct_channel_count
     from touchpoints
     group by customer_id
 ),
 
 final as (
     select
-        customer_id,
-        touchpoint_count,
-        stitched_touchpoint_count,
-        first_seen_at,
-        last_seen_at,
-        first_touch_channel,
+        aggregated.customer_id,
+        aggregated.touchpoint_count,
+        aggregated.stitched_touchpoint_count,
+        aggregated.first_seen_at,
+        aggregated.last_seen_at,
+        aggregated.first_touch_channel,
         first_campaign.source as first_touch_campaign_source,
         first_campaign.medium as first_touch_campaign_medium,
         first_campaign.name as first_touch_campaign_name,
-        last_touch_channel,
+        aggregated.last_touch_channel,
         last_campaign.source as last_touch_campaign_source,
         last_campaign.medium as last_touch_campaign_medium,
         last_campaign.name as last_touch_campaign_name,
-        web_touchpoint_count,
-        app_touchpoint_count,
-        store_touchpoint_count,
-        email_touchpoint_count,
-        phone_touchpoint_count,
-        chat_touchpoint_count,
-        social_touchpoint_count,
-        distinct_channel_count,
+        aggregated.web_touchpoint_count,
+        aggregated.app_touchpoint_count,
+        aggregated.store_touchpoint_count,
+        aggregated.email_touchpoint_count,
+        aggregated.phone_touchpoint_count,
+        aggregated.chat_touchpoint_count,
+        aggregated.social_touchpoint_count,
+        aggregated.distinct_channel_count
     from aggregated
 )
 

@@ -8,8 +8,11 @@
     Shared devices: an anonymous id used by several people resolves to no customer. Such a record (no other
     identifier resolving) goes to the customer who identified on that device most recently at or before it
     ("shared_device_previous"), else to the next one who identified after it ("shared_device_next").
-    "Identified" = a record on that device that resolved through a personal identifier.
+    "Identified" = a record on that device that resolved through a personal identifier. Exception, same
+    visit: when someone identifies on the device within `shared_device_visit_minutes` after the record (the
+    landing page just before a sign-in), the record is theirs ("shared_device_next").
 -#}
+{%- set visit_minutes = var('shared_device_visit_minutes') | int -%}
 
 with touchpoints as (
     select * from {{ ref('int_touchpoints_unioned') }}
@@ -20,28 +23,47 @@ identifiers as (
         identifier_type,
         identifier_value,
         customer_id,
-        coalesce(is_shared_device, false) as is_shared_device,
+        coalesce(is_shared_device, false) as is_shared_device
     from {{ ref('int_identifiers_resolved') }}
 ),
 
 by_user_id as (
-    select identifier_value, customer_id from identifiers where identifier_type = 'user_id'
+    select
+        identifier_value,
+        customer_id
+    from identifiers
+    where identifier_type = 'user_id'
 ),
 
 by_email as (
-    select identifier_value, customer_id from identifiers where identifier_type = 'email'
+    select
+        identifier_value,
+        customer_id
+    from identifiers
+    where identifier_type = 'email'
 ),
 
 by_phone as (
-    select identifier_value, customer_id from identifiers where identifier_type = 'phone'
+    select
+        identifier_value,
+        customer_id
+    from identifiers
+    where identifier_type = 'phone'
 ),
 
 by_crm_contact as (
-    select identifier_value, customer_id from identifiers where identifier_type = 'crm_contact_id'
+    select
+        identifier_value,
+        customer_id
+    from identifiers
+    where identifier_type = 'crm_contact_id'
 ),
 
 by_anonymous_id as (
-    select identifier_value, customer_id, is_shared_device
+    select
+        identifier_value,
+        customer_id,
+        is_shared_device
     from identifiers
     where identifier_type = 'anonymous_id'
 ),
@@ -62,7 +84,7 @@ resolved as (
             when by_crm_contact.customer_id is not null then 'crm_contact_id'
         end as personal_rule,
         by_anonymous_id.customer_id as device_customer_id,
-        coalesce(by_anonymous_id.is_shared_device, false) as is_shared_device,
+        coalesce(by_anonymous_id.is_shared_device, false) as is_shared_device
     from touchpoints
     left join by_user_id on touchpoints.user_id = by_user_id.identifier_value
     left join by_email on touchpoints.email = by_email.identifier_value
@@ -79,7 +101,7 @@ single_user as (
         case
             when personal_customer_id is not null then personal_rule
             when device_customer_id is not null then 'anonymous_id'
-        end as attribution_rule,
+        end as attribution_rule
     from resolved
     where not is_shared_device
 ),
@@ -98,6 +120,11 @@ shared_device as (
             order by occurred_at, touchpoint_id
             rows between current row and unbounded following
         ) as next_customer_id,
+        first_value(case when personal_customer_id is not null then occurred_at end ignore nulls) over (
+            partition by anonymous_id
+            order by occurred_at, touchpoint_id
+            rows between current row and unbounded following
+        ) as next_identified_at
     from resolved
     where is_shared_device
 ),
@@ -105,14 +132,26 @@ shared_device as (
 shared_device_attributed as (
     select
         * exclude (
-            personal_customer_id, personal_rule, device_customer_id, previous_customer_id, next_customer_id
+            personal_customer_id,
+            personal_rule,
+            device_customer_id,
+            previous_customer_id,
+            next_customer_id,
+            next_identified_at
         ),
-        coalesce(personal_customer_id, previous_customer_id, next_customer_id) as customer_id,
+        case
+            when personal_customer_id is not null then personal_customer_id
+            when next_identified_at <= {{ dbt.dateadd('minute', visit_minutes, 'occurred_at') }}
+                then next_customer_id
+            else coalesce(previous_customer_id, next_customer_id)
+        end as customer_id,
         case
             when personal_customer_id is not null then personal_rule
+            when next_identified_at <= {{ dbt.dateadd('minute', visit_minutes, 'occurred_at') }}
+                then 'shared_device_next'
             when previous_customer_id is not null then 'shared_device_previous'
             when next_customer_id is not null then 'shared_device_next'
-        end as attribution_rule,
+        end as attribution_rule
     from shared_device
 ),
 
@@ -148,7 +187,7 @@ final as (
         email,
         phone,
         crm_contact_id,
-        anonymous_id,
+        anonymous_id
     from unioned
 )
 

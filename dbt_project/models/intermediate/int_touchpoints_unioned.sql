@@ -4,15 +4,10 @@
     touchpoint_id = '<source_system>:<source record id>' is stable across runs. Rules: docs/journey.md.
 -#}
 {%- set app_device_types = var('app_device_types') -%}
+{%- set mirrored_events = ['Product Added', 'Product Removed', 'Checkout Started', 'Order Completed'] -%}
 
 with segment_events as (
     select * from {{ ref('stg_segment__events') }}
-),
-
-shop_orders as (
-    select distinct order_id
-    from {{ ref('stg_shop__cart_events') }}
-    where event_type = 'order_placed' and order_id is not null
 ),
 
 cart_events as (
@@ -23,7 +18,7 @@ cart_events as (
 order_channels as (
     select
         order_id,
-        min(channel) as channel,
+        min(channel) as channel
     from cart_events
     where order_id is not null
     group by order_id
@@ -49,23 +44,45 @@ crm_contacts as (
     select * from {{ ref('stg_crm__contacts') }}
 ),
 
-segment_classified as (
+-- Carts and orders the shop backend recorded: Segment's client-side copies of their events are dropped.
+shop_carts as (
+    select distinct cart_id from cart_events
+    where cart_id is not null
+),
+
+shop_orders as (
+    select distinct order_id from cart_events
+    where event_type = 'order_placed' and order_id is not null
+),
+
+-- One pass over the Segment stream: a commerce event whose cart or order the shop recorded is a mirror.
+segment_keyed as (
     select
         *,
-        {{ url_host('referrer') }} as referrer_host,
-        coalesce(
-            event_type = 'page'
-            and {{ url_host('referrer') }} is distinct from {{ url_host('page_url') }}
-            and {{ url_host('referrer') }} is not null,
-            false
-        ) as has_external_referrer,
+        case
+            when event_type = 'track' and event_name in ({{ sql_value_list(mirrored_events) }})
+                then properties ->> 'cart_id'
+        end as mirror_cart_id,
+        case
+            when event_type = 'track' and event_name in ({{ sql_value_list(mirrored_events) }}) then order_id
+        end as mirror_order_id,
+        case when event_type = 'page' then {{ url_host('referrer') }} end as referrer_host,
+        case when event_type = 'page' then {{ url_host('page_url') }} end as page_host
     from segment_events
-    -- A Segment "Order Completed" mirrors the shop's order_placed: the shop record is kept.
-    where not (
-        event_type = 'track'
-        and event_name = 'Order Completed'
-        and order_id in (select shop_orders.order_id from shop_orders)
-    )
+),
+
+segment_classified as (
+    select
+        segment_keyed.*,
+        coalesce(
+            segment_keyed.referrer_host is not null
+            and segment_keyed.referrer_host is distinct from segment_keyed.page_host,
+            false
+        ) as has_external_referrer
+    from segment_keyed
+    left join shop_carts on segment_keyed.mirror_cart_id = shop_carts.cart_id
+    left join shop_orders on segment_keyed.mirror_order_id = shop_orders.order_id
+    where shop_carts.cart_id is null and shop_orders.order_id is null
 ),
 
 from_segment as (
@@ -118,7 +135,7 @@ from_segment as (
             end
         ) as campaign_medium,
         campaign_name,
-        case when event_name = 'Order Completed' then order_total end as revenue,
+        case when event_name = 'Order Completed' then order_total end as revenue
     from segment_classified
 ),
 
@@ -148,7 +165,7 @@ from_cart_events as (
         cast(null as varchar) as campaign_source,
         cast(null as varchar) as campaign_medium,
         cast(null as varchar) as campaign_name,
-        case when event_type = 'order_placed' then line_amount end as revenue,
+        case when event_type = 'order_placed' then line_amount end as revenue
     from cart_events
 ),
 
@@ -174,7 +191,7 @@ from_rejections as (
         cast(null as varchar) as campaign_source,
         cast(null as varchar) as campaign_medium,
         cast(null as varchar) as campaign_name,
-        cast(null as decimal(18, 4)) as revenue,
+        cast(null as decimal(18, 4)) as revenue
     from product_rejections as rejections
     left join order_channels on rejections.order_id = order_channels.order_id
 ),
@@ -198,7 +215,7 @@ from_tickets as (
         cast(null as varchar) as campaign_source,
         cast(null as varchar) as campaign_medium,
         cast(null as varchar) as campaign_name,
-        cast(null as decimal(18, 4)) as revenue,
+        cast(null as decimal(18, 4)) as revenue
     from tickets
 ),
 
@@ -225,7 +242,7 @@ from_nps as (
         cast(null as varchar) as campaign_source,
         cast(null as varchar) as campaign_medium,
         cast(null as varchar) as campaign_name,
-        cast(null as decimal(18, 4)) as revenue,
+        cast(null as decimal(18, 4)) as revenue
     from nps_responses
 ),
 
@@ -248,7 +265,7 @@ from_consents as (
         cast(null as varchar) as campaign_source,
         cast(null as varchar) as campaign_medium,
         cast(null as varchar) as campaign_name,
-        cast(null as decimal(18, 4)) as revenue,
+        cast(null as decimal(18, 4)) as revenue
     from consent_events
 ),
 
@@ -260,7 +277,7 @@ crm_moments as (
         phone,
         crm_lifecycle_stage,
         'created' as moment,
-        created_at as occurred_at,
+        created_at as occurred_at
     from crm_contacts
     union all
     select
@@ -269,7 +286,7 @@ crm_moments as (
         phone,
         crm_lifecycle_stage,
         'updated' as moment,
-        updated_at as occurred_at,
+        updated_at as occurred_at
     from crm_contacts
     where updated_at > created_at
 ),
@@ -293,7 +310,7 @@ from_crm as (
         cast(null as varchar) as campaign_source,
         cast(null as varchar) as campaign_medium,
         cast(null as varchar) as campaign_name,
-        cast(null as decimal(18, 4)) as revenue,
+        cast(null as decimal(18, 4)) as revenue
     from crm_moments
 ),
 
