@@ -128,14 +128,16 @@ def erasure_verification(context: dg.AssetExecutionContext, duckdb: DuckDBResour
             "create table if not exists privacy.erasure_verifications "
             "(verified_at timestamptz, run_id varchar)"
         )
-        last = connection.execute("select max(verified_at) from privacy.erasure_verifications").fetchone()[0]
+        last = connection.execute("select max(verified_at) from privacy.erasure_verifications").fetchall()[0][
+            0
+        ]
         changed = connection.execute(
             """
             select count(*) from privacy.erasure_audit
             where ? is null or executed_at > ?
             """,
             [last, last],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not changed:
             return dg.MaterializeResult(
                 metadata={"verified": False, "reason": "nothing erased since last check"}

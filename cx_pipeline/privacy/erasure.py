@@ -142,7 +142,7 @@ def _table_exists(connection: duckdb.DuckDBPyConnection, schema: str, name: str)
             "select count(*) from information_schema.tables "
             "where table_catalog = current_database() and table_schema = ? and table_name = ?",
             [schema, name],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )
 
 
@@ -260,7 +260,7 @@ def suppress(
                 "insert into _cx360_suppress values (?, ?)",
                 [[digest, kind] for (kind, _), digest in zip(pairs, hashes, strict=True)],
             )
-        before = connection.execute("select count(*) from privacy.suppressed_identifiers").fetchone()[0]
+        before = connection.execute("select count(*) from privacy.suppressed_identifiers").fetchall()[0][0]
         connection.execute(
             """
             insert into privacy.suppressed_identifiers
@@ -270,7 +270,7 @@ def suppress(
             """,
             [resolution.request.request_id, at],
         )
-        after = connection.execute("select count(*) from privacy.suppressed_identifiers").fetchone()[0]
+        after = connection.execute("select count(*) from privacy.suppressed_identifiers").fetchall()[0][0]
         added[resolution.request.request_id] = after - before
         connection.execute("drop table _cx360_suppress")
     return added
@@ -368,7 +368,7 @@ def execute_erasure_requests(
     report.redelivered_rows_removed = scrub_new_raw_rows(connection, run_id=run_id, now=executed_at)
     report.suppression_list_size = connection.execute(
         "select count(*) from privacy.suppressed_identifiers"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     return report
 
 
@@ -412,7 +412,7 @@ def scrub_new_raw_rows(
     """
     scanned_at = now or datetime.now(UTC)
     ensure_privacy_tables(connection)
-    previous = connection.execute("select max(scanned_at) from privacy.suppression_scans").fetchone()[0]
+    previous = connection.execute("select max(scanned_at) from privacy.suppression_scans").fetchall()[0][0]
     if load_suppression_needles(connection) == 0:
         connection.execute("insert into privacy.suppression_scans values (?, ?, 0)", [scanned_at, run_id])
         return 0

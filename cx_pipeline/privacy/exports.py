@@ -121,7 +121,7 @@ def _copy_query(connection: duckdb.DuckDBPyConnection, query: str, folder: Path,
         f"copy _cx360_export to '{_literal(csv_path)}' (format csv, header true, delimiter ',', quote '\"')"
     )
     connection.execute(f"copy _cx360_export to '{_literal(parquet_path)}' (format parquet)")
-    rows = connection.execute("select count(*) from _cx360_export").fetchone()[0]
+    rows = connection.execute("select count(*) from _cx360_export").fetchall()[0][0]
     connection.execute("drop table _cx360_export")
     return rows
 

@@ -77,7 +77,7 @@ def compact_database(path: Path | str, config: dict[str, Any] | None = None) -> 
     connection = duckdb.connect(str(path), config=settings)
     try:
         connection.execute("checkpoint")
-        catalog = connection.execute("select current_database()").fetchone()[0]
+        catalog = connection.execute("select current_database()").fetchall()[0][0]
         connection.execute(f"attach {sql_string(str(temporary))} as {_ATTACH_ALIAS}")
         connection.execute(f'copy from database "{catalog}" to {_ATTACH_ALIAS}')
         connection.execute(f"create schema if not exists {_ATTACH_ALIAS}.privacy")
@@ -112,7 +112,7 @@ def compact_database(path: Path | str, config: dict[str, Any] | None = None) -> 
         seen = check.execute(
             f"select count(*) from {_MARKER_TABLE} where compaction_id = ?",  # noqa: S608 - constant
             [compaction_id],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     except duckdb.CatalogException:
         seen = 0
     finally:

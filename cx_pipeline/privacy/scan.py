@@ -28,6 +28,8 @@ from cx_pipeline.privacy.identifiers import (
     PHONE_PATTERN,
     WHOLE_VALUE_MAX_LENGTH,
     candidates,
+    extract_emails_from_bytes,
+    normalize_phone,
 )
 from cx_pipeline.privacy.keys import keyed_hashes, register_udfs
 
@@ -77,7 +79,7 @@ def tokens_sql(value: str) -> str:
     """A VARCHAR[] of the candidate tokens of the VARCHAR expression ``value`` (nulls inside are harmless)."""
     return f"""list_concat(
         case when length(trim({value})) <= {WHOLE_VALUE_MAX_LENGTH}
-            then [trim({value}), lower(trim({value})), {PHONE_MACRO}({value})] else [] end,
+            then [trim({value}), lower(trim({value}))] else [] end,
         regexp_extract_all(lower({value}), {sql_string(EMAIL_PATTERN)}),
         regexp_extract_all({value}, {sql_string(ID_PATTERN)}),
         list_transform(regexp_extract_all({value}, {sql_string(PHONE_PATTERN)}), lambda p: {PHONE_MACRO}(p))
@@ -158,7 +160,7 @@ def load_suppression_needles(connection: duckdb.DuckDBPyConnection) -> int:
         group by identifier_hash
         """
     )
-    return connection.execute("select count(*) from _cx360_needles").fetchone()[0]
+    return connection.execute("select count(*) from _cx360_needles").fetchall()[0][0]
 
 
 def matching_tokens(
@@ -278,7 +280,8 @@ def line_hits(lines: Iterable[str], needles: Mapping[str, str | None]) -> list[i
     return hits
 
 
-_BYTE_TOKENS = re.compile(rb"[A-Za-z0-9._%+@()-][A-Za-z0-9._%+@() -]{2,}")
+_BYTE_IDS = re.compile(rb"[A-Za-z0-9][A-Za-z0-9_-]{2,63}")
+_BYTE_PHONES = re.compile(rb"[+(]?[0-9][0-9 ().-]{6,24}[0-9]")
 
 
 def file_byte_hits(path: Path, needles: Mapping[str, str | None], chunk_bytes: int = 1 << 24) -> set[str]:
@@ -287,8 +290,9 @@ def file_byte_hits(path: Path, needles: Mapping[str, str | None], chunk_bytes: i
     Only strings stored as plain bytes can be found; DuckDB compresses most strings (dictionary, FSST), so
     this proves absence only for a file written with ``force_compression='uncompressed'``; see the tests.
     """
-    found: set[str] = set()
-    seen: set[str] = set()
+    tokens: set[str] = set()
+    phones: set[bytes] = set()
+    overlap = 256
     with path.open("rb") as handle:
         tail = b""
         while True:
@@ -296,14 +300,13 @@ def file_byte_hits(path: Path, needles: Mapping[str, str | None], chunk_bytes: i
             if not chunk:
                 break
             data = tail + chunk
-            tail = data[-512:]
-            texts = {m.decode("latin-1") for m in _BYTE_TOKENS.findall(data)}
-            tokens: set[str] = set()
-            for text in texts:
-                tokens |= candidates(text)
-            new = sorted(tokens - seen)
-            seen.update(new)
-            for token, digest in zip(new, keyed_hashes(new), strict=True):
-                if digest in needles:
-                    found.add(token)
-    return found
+            tail = data[-overlap:]
+            tokens.update(extract_emails_from_bytes(data.lower()))
+            tokens.update(m.decode("ascii") for m in _BYTE_IDS.findall(data))
+            phones.update(_BYTE_PHONES.findall(data))
+    for raw_phone in phones:
+        phone = normalize_phone(raw_phone.decode("ascii"))
+        if phone:
+            tokens.add(phone)
+    ordered = sorted(tokens)
+    return {token for token, digest in zip(ordered, keyed_hashes(ordered), strict=True) if digest in needles}

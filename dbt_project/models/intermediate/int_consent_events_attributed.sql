@@ -8,6 +8,9 @@
     second leave the purpose withdrawn.
 -#}
 
+-- Erasure (privacy/suppressed_identifiers) runs before any consent is read:
+-- depends_on: {{ source('cx360_privacy', 'suppressed_identifiers') }}
+
 with consent_events as (
     select * from {{ ref('stg_privacy__consent_events') }}
 ),
@@ -22,11 +25,19 @@ identifiers as (
 ),
 
 by_user_id as (
-    select identifier_value, customer_id from identifiers where identifier_type = 'user_id'
+    select
+        identifier_value,
+        customer_id,
+    from identifiers
+    where identifier_type = 'user_id'
 ),
 
 by_email as (
-    select identifier_value, customer_id from identifiers where identifier_type = 'email'
+    select
+        identifier_value,
+        customer_id,
+    from identifiers
+    where identifier_type = 'email'
 ),
 
 as_of as (
