@@ -134,10 +134,16 @@ class PipelineRun:
     nodes: list[NodeTiming] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
     error: str | None = None
+    warning: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.monitored.ok and self.status in (None, "SUCCESS")
+        """The Dagster run succeeded (when it could be read), else the process exited 0, within time."""
+        if self.monitored.timed_out:
+            return False
+        if self.status is not None:
+            return self.status == "SUCCESS"
+        return self.monitored.ok
 
 
 def run_environment(run_dir: Path, landing: Path, truth: Path) -> dict[str, str]:
@@ -192,7 +198,14 @@ def run_pipeline(
         _read_timings(result, Path(env["DAGSTER_HOME"]), run_dir, label, landing_records, env)
     except Exception as error:  # the wall time and memory stand even when the details cannot be read
         result.error = f"stage timings unavailable: {type(error).__name__}: {error}"
-    if not monitored.ok:
+    if result.ok and not monitored.ok:
+        text = log_path.read_text(errors="replace") if log_path.exists() else ""
+        last = [line for line in text.splitlines() if line.strip()][-1:] or [""]
+        result.warning = (
+            f"the Dagster run succeeded but `cx360 run` exited {monitored.returncode} afterwards: "
+            f"{last[0][:300]}"
+        )
+    elif not monitored.ok or not result.ok:
         text = log_path.read_text(errors="replace") if log_path.exists() else ""
         errors = [line for line in text.splitlines() if "ERROR" in line or "Error" in line][:20]
         result.error = (result.error or "") + (

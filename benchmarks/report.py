@@ -269,6 +269,18 @@ def _summary(add, results: dict, scales: list[tuple[int, dict]]) -> None:
             + (f", {marginal:.2f} between the two largest" if marginal is not None else "")
             + f" | {_status(worst <= TARGET_SLOPE + SLOPE_TOLERANCE)} |"
         )
+    warnings = sorted(
+        {
+            run["warning"]
+            for _, entry in scales
+            for kind in ("full", "incremental")
+            for run in _runs(entry, kind, ok_only=False)
+            if run.get("warning")
+        }
+    )
+    for warning in warnings:
+        add("")
+        add(f"Note: {warning}.")
     failures = [
         f"{customers:,} ({kind})"
         for customers, entry in scales
@@ -416,8 +428,9 @@ def _stages(add, scales) -> None:
         "From the Dagster event log (step start to step end) and dbt's `run_results.json` (per node). dbt "
         "stages are the wall time during which at least one node of the layer was running (dbt runs 2 "
         "threads, so layers overlap and do not add up to the build step); *start-up, parse and gaps* is the "
-        "build step's time with no node running. *Dagster and process overhead* is the process wall time "
-        "with no step running (imports, `dbt parse` before the run, definitions, run bookkeeping). Rows: "
+        "build step's time with no node running. *Start-up before the run* is the time from launching "
+        "`cx360 run` to Dagster's run start (imports, `dbt parse`, loading the definitions); *Dagster "
+        "overhead* is the rest of the wall time with no step running. Rows: "
         "landing records read by ingestion, rows in the tables each dbt layer wrote (staging models are "
         "views: the raw rows they expose), customer profiles for publishing."
     )
@@ -535,10 +548,11 @@ def _pandas(add, scales) -> None:
         pandas_median = spread(walls)
         full = _median(entry, "full", "wall_seconds")
         speedup = f"{pandas_median[1] / full:.1f}x" if pandas_median and full else "-"
-        if not ok and full:
+        if not ok:
             failed = [r for r in runs if r.get("wall_seconds")]
+            speedup = "n/a: pandas did not finish"
             if failed:
-                speedup = f"> {max(r['wall_seconds'] for r in failed) / full:.1f}x (pandas did not finish)"
+                speedup += f" (stopped after {fmt_seconds(max(r['wall_seconds'] for r in failed))})"
         add(
             f"| {customers:,} | {status} | {fmt_spread(walls)} | "
             f"{fmt_spread([r.get('peak_tree_rss') for r in runs if r.get('peak_tree_rss')], fmt_bytes)} | "

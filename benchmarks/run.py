@@ -204,6 +204,7 @@ def _pipeline_dict(run: pipeline.PipelineRun) -> dict:
         "status": run.status,
         "failed_steps": run.failed_steps,
         "error": run.error,
+        "warning": run.warning,
         "stages": {
             name: {**asdict(stage), "rows_per_second": stage.rows_per_second}
             for name, stage in run.stages.items()
@@ -241,6 +242,8 @@ def run_scale(args: argparse.Namespace, customers: int, repeats: int, pandas_sta
             f"    {full.monitored.wall_seconds:.1f} s, peak {full.monitored.peak_tree_rss / GIB:.2f} GiB"
             + ("" if full.ok else f" FAILED: {(full.error or '').strip()[-600:]}")
         )
+        if full.warning:
+            log(f"    warning: {full.warning}")
         if full.ok and not args.no_incremental:
             result["increment"] = datasets.add_increment(dataset, landing)
             log("  DuckDB floor over the drop ...")
