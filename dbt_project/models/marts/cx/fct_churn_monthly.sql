@@ -64,7 +64,7 @@ monthly_events as (
 ),
 
 months as (
-    select cast(month as date) as month
+    select cast(series.month as date) as month
     from (
         select
             unnest(
@@ -77,6 +77,8 @@ months as (
         from monthly_events
         cross join as_of
     ) as series
+    -- No orders at all: no months (rather than one null month).
+    where series.month is not null
 ),
 
 counted as (
