@@ -10,12 +10,17 @@ Two memory figures come out:
   hold at once; pages shared between processes count once per process, so it is an upper bound);
 - ``peak_process_hwm``: the largest single-process high-water mark (``VmHWM``, kernel-tracked, so it also
   catches spikes between two samples).
+
+And ``cpu_seconds``: user + system CPU time of the tree (``getrusage(RUSAGE_CHILDREN)`` around the run, which
+counts every descendant that was waited for). Unlike wall time it hardly moves when other work competes
+for the cores, so it is the figure to compare on a shared machine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import subprocess
 import threading
@@ -41,6 +46,7 @@ class MonitoredRun:
     peak_process_hwm: int  # bytes
     peak_processes: int
     samples: int
+    cpu_seconds: float = 0.0  # user + system time of the whole tree (waited-for descendants)
     timed_out: bool = False
     log_path: Path | None = None
     started_at: float = 0.0  # time.time() at launch
@@ -129,6 +135,7 @@ def run_monitored(
     log_handle = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     peak_rss = peak_hwm = peak_procs = samples = 0
     series: list[tuple[float, int]] = []
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started_wall = time.time()
     started = time.perf_counter()
     try:
@@ -166,6 +173,11 @@ def run_monitored(
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        except BaseException:  # interrupted: do not leave the tree running
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            raise
+        usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         wall = time.perf_counter() - started
         stop.set()
         sampler.join()
@@ -180,6 +192,8 @@ def run_monitored(
         peak_process_hwm=peak_hwm,
         peak_processes=peak_procs,
         samples=samples,
+        cpu_seconds=(usage_after.ru_utime - usage_before.ru_utime)
+        + (usage_after.ru_stime - usage_before.ru_stime),
         timed_out=timed_out,
         log_path=log_path,
         started_at=started_wall,

@@ -17,6 +17,7 @@ import json
 import platform
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -118,6 +119,7 @@ def _monitored_dict(run: MonitoredRun) -> dict:
         "peak_tree_rss": run.peak_tree_rss,
         "peak_process_hwm": run.peak_process_hwm,
         "samples": run.samples,
+        "cpu_seconds": run.cpu_seconds,
     }
 
 
@@ -324,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # A terminated harness unwinds, so the measured process tree is killed too (see procmon).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.bench_dir = args.bench_dir.resolve()
     args.bench_dir.mkdir(parents=True, exist_ok=True)
     results_path = args.bench_dir / "results.json"
