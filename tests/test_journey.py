@@ -1,7 +1,7 @@
 """Journey stages against the generator's ground truth, end to end (docs/journey.md).
 
 Generates a sample, loads it into a fresh warehouse with the ingestion code, runs ``dbt build`` for the
-touchpoint / journey / profile lineage, then compares the current stage of every person's resolved
+touchpoint / journey / profile lineage and the data and unit tests of its models, then compares the current stage of every person's resolved
 customer with the person's true final stage (``truth/persons.csv``). A person's customer is the one most of
 their true identifiers (``truth/identifiers.csv``) resolved to.
 """
@@ -23,7 +23,26 @@ STAGES = ("discovery", "consideration", "decision", "loyalty", "lapsed")
 # Share of persons whose resolved customer is in their true final stage. Measured at ~0.9x (docs/journey.md).
 MIN_STAGE_ACCURACY = 0.9
 SAMPLE_PERSONS = int(os.environ.get("CX360_JOURNEY_TEST_PERSONS", "2000"))
+# The journey/profile marts and everything upstream; then the data and unit tests of this lineage's own models
+# (upstream models' tests belong to their own test modules).
 DBT_SELECTION = ["+dim_customers", "+fct_touchpoints", "+fct_journey_stage_history"]
+OWN_MODELS = [
+    "journey_stages",
+    "int_touchpoints_unioned",
+    "int_touchpoints_attributed",
+    "int_journey_stage_transitions_derived",
+    "int_customer_identifiers_aggregated",
+    "int_customer_contacts_survived",
+    "int_customer_touchpoints_aggregated",
+    "int_customer_products_aggregated",
+    "int_customer_carts_aggregated",
+    "int_customer_orders_aggregated",
+    "int_customer_support_aggregated",
+    "int_customer_consents_pivoted",
+    "fct_touchpoints",
+    "fct_journey_stage_history",
+    "dim_customers",
+]
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("journey")]
 
@@ -70,9 +89,7 @@ def journey_warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
     env = dict(os.environ)
     env["CX360_WAREHOUSE"] = str(warehouse)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    command = [
-        _dbt_executable(),
-        "build",
+    common = [
         "--project-dir",
         str(DBT_PROJECT_DIR),
         "--profiles-dir",
@@ -81,13 +98,18 @@ def journey_warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
         str(root / "dbt_target"),
         "--log-path",
         str(root / "dbt_logs"),
-        "--select",
-        *DBT_SELECTION,
     ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
-    if result.returncode != 0:
-        tail = "\n".join(result.stdout.splitlines()[-60:])
-        pytest.fail(f"dbt build failed ({result.returncode}):\n{tail}\n{result.stderr[-2000:]}")
+    steps = [
+        ["build", "--select", *DBT_SELECTION, "--exclude", "resource_type:test", "resource_type:unit_test"],
+        ["test", "--select", *OWN_MODELS, "--indirect-selection", "cautious"],
+    ]
+    for step in steps:
+        result = subprocess.run(  # noqa: S603
+            [_dbt_executable(), *step, *common], env=env, capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            tail = "\n".join(result.stdout.splitlines()[-60:])
+            pytest.fail(f"dbt {step[0]} failed ({result.returncode}):\n{tail}\n{result.stderr[-2000:]}")
     return {"warehouse": warehouse, "truth": truth, "root": root}
 
 

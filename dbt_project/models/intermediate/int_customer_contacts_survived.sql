@@ -17,10 +17,6 @@ crm_contacts as (
     select * from {{ ref('stg_crm__contacts') }}
 ),
 
-segment_events as (
-    select * from {{ ref('stg_segment__events') }}
-),
-
 attributed as (
     select * from {{ ref('int_touchpoints_attributed') }}
 ),
@@ -46,16 +42,15 @@ crm_records as (
 
 identify_records as (
     select
-        attributed.customer_id,
-        segment_events.message_id as record_id,
-        segment_events.occurred_at as recorded_at,
-        segment_events.trait_first_name as first_name,
-        segment_events.trait_last_name as last_name,
-        segment_events.trait_email as email,
-        segment_events.trait_phone as phone
-    from segment_events
-    inner join attributed on attributed.touchpoint_id = 'segment:' || segment_events.message_id
-    where segment_events.event_type = 'identify' and attributed.customer_id is not null
+        customer_id,
+        source_record_id as record_id,
+        occurred_at as recorded_at,
+        first_name,
+        last_name,
+        email,
+        phone
+    from attributed
+    where source_system = 'segment' and touchpoint_type = 'identify' and customer_id is not null
 ),
 
 candidates as (

@@ -187,7 +187,9 @@ final as (
         email,
         phone,
         crm_contact_id,
-        anonymous_id
+        anonymous_id,
+        first_name,
+        last_name
     from unioned
 )
 

@@ -135,7 +135,9 @@ from_segment as (
             end
         ) as campaign_medium,
         campaign_name,
-        case when event_name = 'Order Completed' then order_total end as revenue
+        case when event_name = 'Order Completed' then order_total end as revenue,
+        trait_first_name as first_name,
+        trait_last_name as last_name
     from segment_classified
 ),
 
@@ -165,7 +167,9 @@ from_cart_events as (
         cast(null as varchar) as campaign_source,
         cast(null as varchar) as campaign_medium,
         cast(null as varchar) as campaign_name,
-        case when event_type = 'order_placed' then line_amount end as revenue
+        case when event_type = 'order_placed' then line_amount end as revenue,
+        cast(null as varchar) as first_name,
+        cast(null as varchar) as last_name
     from cart_events
 ),
 
@@ -191,7 +195,9 @@ from_rejections as (
         cast(null as varchar) as campaign_source,
         cast(null as varchar) as campaign_medium,
         cast(null as varchar) as campaign_name,
-        cast(null as decimal(18, 4)) as revenue
+        cast(null as decimal(18, 4)) as revenue,
+        cast(null as varchar) as first_name,
+        cast(null as varchar) as last_name
     from product_rejections as rejections
     left join order_channels on rejections.order_id = order_channels.order_id
 ),
@@ -215,7 +221,9 @@ from_tickets as (
         cast(null as varchar) as campaign_source,
         cast(null as varchar) as campaign_medium,
         cast(null as varchar) as campaign_name,
-        cast(null as decimal(18, 4)) as revenue
+        cast(null as decimal(18, 4)) as revenue,
+        cast(null as varchar) as first_name,
+        cast(null as varchar) as last_name
     from tickets
 ),
 
@@ -242,7 +250,9 @@ from_nps as (
         cast(null as varchar) as campaign_source,
         cast(null as varchar) as campaign_medium,
         cast(null as varchar) as campaign_name,
-        cast(null as decimal(18, 4)) as revenue
+        cast(null as decimal(18, 4)) as revenue,
+        cast(null as varchar) as first_name,
+        cast(null as varchar) as last_name
     from nps_responses
 ),
 
@@ -265,7 +275,9 @@ from_consents as (
         cast(null as varchar) as campaign_source,
         cast(null as varchar) as campaign_medium,
         cast(null as varchar) as campaign_name,
-        cast(null as decimal(18, 4)) as revenue
+        cast(null as decimal(18, 4)) as revenue,
+        cast(null as varchar) as first_name,
+        cast(null as varchar) as last_name
     from consent_events
 ),
 
@@ -275,6 +287,8 @@ crm_moments as (
         contact_id,
         email,
         phone,
+        first_name,
+        last_name,
         crm_lifecycle_stage,
         'created' as moment,
         created_at as occurred_at
@@ -284,6 +298,8 @@ crm_moments as (
         contact_id,
         email,
         phone,
+        first_name,
+        last_name,
         crm_lifecycle_stage,
         'updated' as moment,
         updated_at as occurred_at
@@ -310,7 +326,9 @@ from_crm as (
         cast(null as varchar) as campaign_source,
         cast(null as varchar) as campaign_medium,
         cast(null as varchar) as campaign_name,
-        cast(null as decimal(18, 4)) as revenue
+        cast(null as decimal(18, 4)) as revenue,
+        first_name,
+        last_name
     from crm_moments
 ),
 
