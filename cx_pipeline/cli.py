@@ -64,33 +64,47 @@ def _run(args: argparse.Namespace) -> int:
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
     print(f"Dagster run {result.run_id} {'succeeded' if result.success else 'FAILED'}.")
-    _print_warehouse_summary(paths.warehouse)
+    _print_warehouse_summary(paths)
     return 0 if result.success else 1
 
 
-def _print_warehouse_summary(warehouse: Path) -> None:
+def _print_warehouse_summary(paths: Paths) -> None:
     from cx_pipeline.warehouse import connect
 
-    if not warehouse.exists():
+    if not paths.warehouse.exists():
         return
-    with connect(warehouse, read_only=True) as connection:
+    with connect(paths.warehouse, read_only=True) as connection:
         tables = connection.execute(
             "select table_schema, count(*) from information_schema.tables group by 1 order by 1"
         ).fetchall()
-        print(f"Warehouse: {warehouse}")
+        print(f"Warehouse: {paths.warehouse}")
         print("Tables per schema: " + ", ".join(f"{schema}={count}" for schema, count in tables))
         has_profiles = connection.execute(
             "select count(*) from information_schema.tables "
             "where table_schema = 'marts' and table_name = 'dim_customers'"
         ).fetchone()[0]
         if has_profiles:
+            stages = connection.execute(
+                "select journey_stage, count(*) from marts.dim_customers group by 1 order by 2 desc"
+            ).fetchall()
+            print("Customers per journey stage: " + ", ".join(f"{stage}={count}" for stage, count in stages))
             print("A few customer profiles (marts.dim_customers):")
             print(
                 connection.sql(
-                    "select customer_id, journey_stage, first_seen_at, orders, revenue "
-                    "from marts.dim_customers order by revenue desc nulls last, customer_id limit 5"
+                    "select customer_id, journey_stage, first_seen_at, order_count, net_revenue, "
+                    "distinct_channel_count, latest_nps_class "
+                    "from marts.dim_customers order by net_revenue desc nulls last, customer_id limit 5"
                 )
             )
+    from cx_pipeline.defs.cx import reports_dir
+
+    for label, path in (
+        ("BI serving copy", paths.serving / "cx360_bi.duckdb"),
+        ("Audience exports", paths.exports),
+        ("CX report", reports_dir() / "cx_report.html"),
+    ):
+        if path.exists():
+            print(f"{label}: {path}")
 
 
 def _ui(args: argparse.Namespace) -> int:
