@@ -23,7 +23,7 @@ lint: $(INSTALLED)
 	CX360_WAREHOUSE=$$(mktemp -d)/lint.duckdb $(BIN)/sqlfluff lint dbt_project/models --processes 2
 
 test: lint
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadfile
 
 ui: $(INSTALLED)
 	$(BIN)/cx360 ui
