@@ -357,6 +357,28 @@ def _count_events(dagster_home: Path, since: float, where: str) -> int:
         return 0
 
 
+def _release_pool_slots_of_killed_run(dagster_home: Path) -> list[str]:
+    """The killed run still holds its `duckdb_warehouse` pool slot in the Dagster instance (nothing frees it:
+    the run never ends), so the next run would wait forever ("Step blocked by limit for pool"). Mark the
+    killed run failed and free its slots, as an operator would (docs/operations.md); return what was held."""
+    import dagster as dg
+
+    database = _newest_run_db(dagster_home)
+    run_id = database.stem if database else None
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        held = [
+            f"slot held by step {slot.step_key} of killed run {run_id}"
+            for slot in instance.event_log_storage.get_concurrency_info("duckdb_warehouse").claimed_slots
+            if slot.run_id == run_id
+        ]
+        run = instance.get_run_by_id(run_id) if run_id else None
+        if run is not None and not run.is_finished:
+            instance.report_run_failed(run, "killed (tests/test_resilience.py)")
+        if run_id:
+            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+    return held
+
+
 def _kill_when(warehouse: Warehouse, where: str, at_least: int, what: str) -> int:
     """Start a run and SIGKILL its whole process group once the run's event log has ``at_least`` matching
     events; returns how many had happened."""
@@ -418,6 +440,7 @@ def test_crash_during_ingestion_and_dbt_build(
     warehouse.deliver(sample.all_files)
 
     _kill_when(warehouse, INGESTION_FILE_LOGGED, 5, "ingestion of new files")
+    stale_slots = _release_pool_slots_of_killed_run(warehouse.dagster_home)
     assert _serving_fingerprints(warehouse) == served
     assert warehouse.query(half_loaded_files) == []
     loaded_after_kill = warehouse.query(
@@ -426,9 +449,15 @@ def test_crash_during_ingestion_and_dbt_build(
     assert 0 < loaded_after_kill < len(sample.all_files), loaded_after_kill
 
     _kill_when(warehouse, DBT_MODEL_MATERIALIZED, 3, "dbt model materializations")
+    stale_slots += _release_pool_slots_of_killed_run(warehouse.dagster_home)
     assert _serving_fingerprints(warehouse) == served
     assert warehouse.query(half_loaded_files) == []
 
     warehouse.run()
     _assert_same(full_build.fingerprints, warehouse.fingerprints(), PIPELINE_SCHEMAS, "after two crashes")
     assert warehouse.query(half_loaded_files) == []
+    # The data survived; the run queue did not: without the release above the next run hangs.
+    assert not stale_slots, (
+        "a killed run keeps its duckdb_warehouse pool slot, so the next `cx360 run` waits forever: "
+        + "; ".join(stale_slots)
+    )
