@@ -40,7 +40,7 @@ cart_items as (
         cart_events.cart_id,
         cart_events.product_id,
         arg_max(cart_events.product_name, (cart_events.occurred_at, cart_events.event_id))
-            filter (where cart_events.event_type = 'item_added') as product_name,
+        filter (where cart_events.event_type = 'item_added') as product_name,
         sum(
             case cart_events.event_type
                 when 'item_added' then coalesce(cart_events.quantity, 1)
@@ -49,7 +49,7 @@ cart_items as (
             end
         ) as quantity,
         arg_max(cart_events.unit_price, (cart_events.occurred_at, cart_events.event_id))
-            filter (where cart_events.event_type = 'item_added') as unit_price,
+        filter (where cart_events.event_type = 'item_added') as unit_price,
     from cart_events
     inner join candidates on cart_events.cart_id = candidates.open_cart_id
     where

@@ -36,7 +36,7 @@ objections as (
     group by customer_id
     having
         not bool_or(is_granted)
-        {%- if objection_purposes | length > 0 %}
+    {%- if objection_purposes | length > 0 %}
             or bool_or(not is_granted and purpose in ({{ sql_value_list(objection_purposes) }}))
         {%- endif %}
 ),

@@ -38,9 +38,10 @@ last_activity as (
         touchpoints.customer_id,
         max(touchpoints.occurred_at) as last_active_at,
     from touchpoints
-    where touchpoints.touchpoint_type not in (
-        {{ sql_value_list(var('lapse_ignored_touchpoint_types') + ['consent_change']) }}
-    )
+    where
+        touchpoints.touchpoint_type not in (
+            {{ sql_value_list(var('lapse_ignored_touchpoint_types') + ['consent_change']) }}
+        )
     group by touchpoints.customer_id
 ),
 

@@ -45,7 +45,8 @@ customer_rejections as (
         coalesce(rejections.reason, 'unknown') as reason
     from friction_touchpoints
     inner join rejections on friction_touchpoints.source_record_id = rejections.rejection_id
-    where friction_touchpoints.source_system = 'shop'
+    where
+        friction_touchpoints.source_system = 'shop'
         and friction_touchpoints.touchpoint_type in ('return', 'rejection')
 ),
 
