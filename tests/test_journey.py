@@ -1,9 +1,11 @@
 """Journey stages against the generator's ground truth, end to end (docs/journey.md).
 
 Generates a sample, loads it into a fresh warehouse with the ingestion code, runs ``dbt build`` for the
-touchpoint / journey / profile lineage and the data and unit tests of its models, then compares the current stage of every person's resolved
-customer with the person's true final stage (``truth/persons.csv``). A person's customer is the one most of
-their true identifiers (``truth/identifiers.csv``) resolved to.
+touchpoint / journey / profile lineage and the data and unit tests of its models, then compares the current
+stage of every person's resolved customer with the person's true final stage (``truth/persons.csv``). A
+person's customer is the one most of their true identifiers (``truth/identifiers.csv``) resolve to; on a tie
+the one holding more touchpoints (the person's main profile, not a fragment such as a device nobody ever
+signed in on).
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def journey_warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Pat
         ["test", "--select", *OWN_MODELS, "--indirect-selection", "cautious"],
     ]
     for step in steps:
-        result = subprocess.run(  # noqa: S603
+        result = subprocess.run(
             [_dbt_executable(), *step, *common], env=env, capture_output=True, text=True, check=False
         )
         if result.returncode != 0:
@@ -130,8 +132,8 @@ def stage_comparison(warehouse: Path, truth: Path) -> dict[str, object]:
         resolved = {
             (kind, value): customer
             for kind, value, customer in conn.execute(
-                "select identifier_type, identifier_value, customer_id from intermediate.int_identifiers_resolved "
-                "where customer_id is not null"
+                "select identifier_type, identifier_value, customer_id "
+                "from intermediate.int_identifiers_resolved where customer_id is not null"
             ).fetchall()
         }
         profiles = conn.execute(
@@ -193,9 +195,8 @@ def format_comparison(summary: dict[str, object]) -> str:
     for stage in (*STAGES, "none", "unresolved"):
         matched = confusion[(stage, stage)] if stage in STAGES else 0
         share = f"{matched / truth_counts[stage]:.1%}" if truth_counts[stage] else "-"
-        lines.append(
-            f"| {stage} | {truth_counts[stage]} | {person_counts[stage]} | {customer_counts.get(stage, 0)} | {share} |"
-        )
+        counts = [truth_counts[stage], person_counts[stage], customer_counts.get(stage, 0)]
+        lines.append(f"| {stage} | " + " | ".join(str(count) for count in counts) + f" | {share} |")
     lines.append("")
     lines.append(
         f"{summary['matches']} of {summary['persons']} persons ({summary['accuracy']:.1%}) have a resolved "
