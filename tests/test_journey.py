@@ -22,7 +22,7 @@ import pytest
 from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
 STAGES = ("discovery", "consideration", "decision", "loyalty", "lapsed")
-# Share of persons whose resolved customer is in their true final stage; measured 0.998-0.999 (docs/journey.md).
+# Share of persons whose resolved customer is in their true stage; measured 0.998-0.999 (docs/journey.md).
 MIN_STAGE_ACCURACY = 0.9
 SAMPLE_PERSONS = int(os.environ.get("CX360_JOURNEY_TEST_PERSONS", "2000"))
 # The journey/profile marts and everything upstream; then the data and unit tests of this lineage's own models
