@@ -78,8 +78,8 @@ final as (
         current_stages.valid_from as journey_stage_since,
         current_stages.entered_by_touchpoint_type as journey_stage_entered_by,
         -- activity
-        coalesce(touchpoints.first_seen_at, identifiers.identifiers_first_seen_at) as first_seen_at,
-        coalesce(touchpoints.last_seen_at, identifiers.identifiers_last_seen_at) as last_seen_at,
+        touchpoints.first_seen_at,
+        touchpoints.last_seen_at,
         touchpoints.first_touch_channel,
         touchpoints.first_touch_campaign_source,
         touchpoints.first_touch_campaign_medium,
