@@ -134,9 +134,24 @@ def fingerprint_differences(left: Mapping[str, str], right: Mapping[str, str]) -
     return lines
 
 
+def _erased_rows(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows the privacy erasure removed per table (``privacy.erasure_audit``), e.g. {"raw.web_events": 3}."""
+    if ("privacy", "erasure_audit") not in set(list_relations(connection, ["privacy"])):
+        return {}
+    rows = connection.execute(
+        "SELECT table_name, sum(rows_removed) FROM privacy.erasure_audit GROUP BY ALL"
+    ).fetchall()
+    return {str(name): int(removed) for name, removed in rows}
+
+
 def half_loaded_files(connection: duckdb.DuckDBPyConnection) -> list[str]:
     """Files whose rows in raw + quarantine do not add up to their current manifest row, and rows of files
-    without a current manifest row. Empty when every file is either fully loaded or not loaded at all."""
+    without a current manifest row. Empty when every file is either fully loaded or not loaded at all.
+
+    The GDPR erasure deletes rows after loading and logs only per table how many (``privacy.erasure_audit``):
+    for a source with erased rows a file may hold fewer rows than it loaded, and the shortfall summed over
+    the source's files must equal the erased count (likewise for ``raw.quarantine``).
+    """
     sources = [
         row[0]
         for row in connection.execute(
@@ -151,7 +166,7 @@ def half_loaded_files(connection: duckdb.DuckDBPyConnection) -> list[str]:
         select = f"SELECT '{source}' AS source, _source_file AS file_path, count(*) AS n"
         counts.append(f"{select} FROM raw.{_quote(source)} GROUP BY ALL")
     raw_counts = " UNION ALL ".join(counts) or "SELECT NULL, NULL, 0 WHERE false"
-    problems = connection.execute(
+    files = connection.execute(
         f"""
         WITH raw_rows AS ({raw_counts}),
         quarantined AS (
@@ -164,22 +179,45 @@ def half_loaded_files(connection: duckdb.DuckDBPyConnection) -> list[str]:
         )
         SELECT coalesce(m.source, r.source, q.source) AS source,
                coalesce(m.file_path, r.file_path, q.file_path) AS file_path,
-               m.rows_read, coalesce(r.n, 0) AS raw_rows, coalesce(q.n, 0) AS quarantine_rows
+               m.rows_read, m.rows_loaded, m.rows_quarantined,
+               coalesce(r.n, 0) AS raw_rows, coalesce(q.n, 0) AS quarantine_rows
         FROM manifest m
         FULL JOIN raw_rows r ON r.source = m.source AND r.file_path = m.file_path
         FULL JOIN quarantined q
             ON q.source = m.source AND q.file_path = m.file_path AND q.content_sha256 = m.content_sha256
-        WHERE m.rows_read IS NULL
-           OR coalesce(r.n, 0) <> m.rows_loaded
-           OR coalesce(q.n, 0) <> m.rows_quarantined
-           OR coalesce(r.n, 0) + coalesce(q.n, 0) <> m.rows_read
         ORDER BY 1, 2
         """  # noqa: S608 - source names are allowlisted identifiers
     ).fetchall()
-    return [
-        f"{source}/{path}: manifest rows_read {read}, raw {raw}, quarantine {quarantined}"
-        for source, path, read, raw, quarantined in problems
-    ]
+    erased = _erased_rows(connection)
+    problems: list[str] = []
+    raw_shortfall: dict[str, int] = {}
+    quarantine_shortfall = 0
+    for source, path, read, loaded, quarantined, raw, in_quarantine in files:
+        where = f"{source}/{path}: manifest rows_read {read}, raw {raw}, quarantine {in_quarantine}"
+        if read is None:
+            problems.append(f"{where} (rows without a current manifest row)")
+            continue
+        if raw > loaded or in_quarantine > quarantined or loaded + quarantined != read:
+            problems.append(where)
+            continue
+        raw_shortfall[source] = raw_shortfall.get(source, 0) + loaded - raw
+        quarantine_shortfall += quarantined - in_quarantine
+        if (loaded - raw and not erased.get(f"raw.{source}")) or (
+            quarantined - in_quarantine and not erased.get("raw.quarantine")
+        ):
+            problems.append(where)
+    for source, shortfall in sorted(raw_shortfall.items()):
+        if shortfall and shortfall != erased.get(f"raw.{source}", 0):
+            problems.append(
+                f"{source}: {shortfall} loaded rows missing but the erasure removed "
+                f"{erased.get(f'raw.{source}', 0)}"
+            )
+    if quarantine_shortfall and quarantine_shortfall != erased.get("raw.quarantine", 0):
+        problems.append(
+            f"raw.quarantine: {quarantine_shortfall} rows missing but the erasure removed "
+            f"{erased.get('raw.quarantine', 0)}"
+        )
+    return problems
 
 
 def rows_per_day(

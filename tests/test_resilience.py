@@ -428,16 +428,16 @@ def _serving_fingerprints(warehouse: Warehouse) -> dict[str, str]:
 def test_crash_during_ingestion_and_dbt_build(
     sample: Sample, full_build: Reference, tmp_path_factory
 ) -> None:
-    """SIGKILL a run during ingestion and during the dbt build: the published serving copy stays intact, no
-    file is half-loaded, and the next run ends where an uninterrupted run ends.
-
-    To save a run, the "previous publish" is the reference build's serving copy, copied in: what matters is
-    that a killed run never touches the published file."""
+    """SIGKILL a run during ingestion and during the dbt build: the serving copy published by the previous
+    successful run stays intact, no file is half-loaded, and the next run ends where an uninterrupted run
+    ends. (The previous publish must come from this warehouse: the erasure step republishes the serving copy
+    from the warehouse before dbt runs, so a copy brought in from elsewhere would be replaced.)"""
     warehouse = Warehouse(tmp_path_factory.mktemp("crash"), sample)
-    shutil.copytree(full_build.warehouse.serving_dir, warehouse.serving_dir, dirs_exist_ok=True)
+    warehouse.deliver(sample.drops[0])
+    warehouse.run()
     served = _serving_fingerprints(warehouse)
-    assert served, "the reference run should have published a serving copy"
-    warehouse.deliver(sample.all_files)
+    assert served, "the first run should publish a serving copy"
+    warehouse.deliver(sample.drops[1] + sample.drops[2])
 
     _kill_when(warehouse, INGESTION_FILE_LOGGED, 5, "ingestion of new files")
     stale_slots = _release_pool_slots_of_killed_run(warehouse.dagster_home)
@@ -446,7 +446,7 @@ def test_crash_during_ingestion_and_dbt_build(
     loaded_after_kill = warehouse.query(
         lambda c: c.execute("select count(*) from raw.loaded_files").fetchall()[0][0]
     )
-    assert 0 < loaded_after_kill < len(sample.all_files), loaded_after_kill
+    assert len(sample.drops[0]) < loaded_after_kill < len(sample.all_files), loaded_after_kill
 
     _kill_when(warehouse, DBT_MODEL_MATERIALIZED, 3, "dbt model materializations")
     stale_slots += _release_pool_slots_of_killed_run(warehouse.dagster_home)
