@@ -27,7 +27,8 @@ MIN_STAGE_ACCURACY = 0.9
 SAMPLE_PERSONS = int(os.environ.get("CX360_JOURNEY_TEST_PERSONS", "2000"))
 # The journey/profile marts and everything upstream; then the data and unit tests of this lineage's own models
 # (upstream models' tests belong to their own test modules).
-DBT_SELECTION = ["+dim_customers", "+fct_touchpoints", "+fct_journey_stage_history"]
+# int_consent_current (privacy) is built too: the profile's consent flags must agree with it.
+DBT_SELECTION = ["+dim_customers", "+fct_touchpoints", "+fct_journey_stage_history", "+int_consent_current"]
 OWN_MODELS = [
     "journey_stages",
     "int_touchpoints_unioned",
@@ -261,3 +262,27 @@ def test_stage_history_is_consistent(journey_warehouse: dict[str, Path]) -> None
         conn.close()
     assert broken == 0
     assert profiles_without_stage == 0
+
+
+def test_consent_flags_agree_with_consent_history(journey_warehouse: dict[str, Path]) -> None:
+    """dim_customers' consent booleans and the privacy layer's current consent apply the same rule."""
+    from cx_pipeline.warehouse import connect
+
+    purposes = ("email_marketing", "sms_marketing", "personalization", "analytics", "third_party_sharing")
+    flags = ", ".join(f"bool_or(purpose = '{p}' and is_granted) as {p}" for p in purposes)
+    differing = " or ".join(f"d.consent_{p} <> coalesce(c.{p}, false)" for p in purposes)
+    conn = connect(journey_warehouse["warehouse"], read_only=True)
+    try:
+        disagreements = conn.execute(
+            f"""
+            with current_consent as (
+                select customer_id, {flags} from intermediate.int_consent_current group by customer_id
+            )
+            select count(*) from marts.dim_customers as d
+            left join current_consent as c on d.customer_id = c.customer_id
+            where {differing}
+            """  # noqa: S608 - purpose names are constants
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    assert disagreements == 0
