@@ -153,9 +153,21 @@ class Warehouse:
         return process, log
 
     def fingerprints(self, schemas=PIPELINE_SCHEMAS, exclude=COMPARED_OUTSIDE) -> dict[str, str]:
+        from cx_pipeline.privacy.keys import register_udfs
         from cx_pipeline.warehouse import connect
 
         with connect(self.warehouse, read_only=True) as connection:
+            # Staging views call the keyed-hash UDF dbt registers on its connections: register it with the
+            # same key (load_key reads CX360_KEY_FILE).
+            previous = os.environ.get("CX360_KEY_FILE")
+            os.environ["CX360_KEY_FILE"] = str(self.sample.key_file)
+            try:
+                register_udfs(connection)
+            finally:
+                if previous is None:
+                    os.environ.pop("CX360_KEY_FILE", None)
+                else:
+                    os.environ["CX360_KEY_FILE"] = previous
             return table_fingerprints(connection, schemas, exclude=exclude)
 
     def query(self, check: Callable) -> object:
