@@ -290,6 +290,18 @@ def run_scale(args: argparse.Namespace, customers: int, repeats: int, pandas_sta
 # ------------------------------------------------------------------------------------------------ main
 
 
+def _save(path: Path, results: dict, scale: str | None) -> None:
+    """Write ``results``, keeping scales another invocation saved to the same file meanwhile."""
+    if path.exists():
+        on_disk = json.loads(path.read_text())
+        for other, entry in on_disk.get("scales", {}).items():
+            if other != scale and other not in results["scales"]:
+                results["scales"][other] = entry
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(results, indent=1, default=str))
+    temporary.replace(path)
+
+
 def _parse_ints(text: str) -> list[int]:
     return [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
 
@@ -321,6 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--keep-runs", action="store_true", help="keep warehouses and landing copies of runs")
     parser.add_argument("--fresh", action="store_true", help="forget results of scales not run now")
     parser.add_argument("--report-only", action="store_true", help="re-render the report from results.json")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        action="append",
+        default=[],
+        help="also take the scales of another results.json (e.g. from a run with another --bench-dir)",
+    )
     return parser
 
 
@@ -357,10 +376,16 @@ def main(argv: list[str] | None = None) -> int:
             entry["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
             entry["load_average_after"] = list(__import__("os").getloadavg())
             entry["harness_seconds"] = time.perf_counter() - wall
+            entry["command"] = results["command"]
             results["scales"][str(customers)] = entry
-            results_path.write_text(json.dumps(results, indent=1, default=str))
+            _save(results_path, results, str(customers))
         results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-        results_path.write_text(json.dumps(results, indent=1, default=str))
+        _save(results_path, results, None)
+    for other in args.merge:
+        merged = json.loads(other.read_text())
+        for scale, entry in merged.get("scales", {}).items():
+            entry.setdefault("command", merged.get("command"))
+            results["scales"].setdefault(scale, entry)
     findings = Path(__file__).with_name("findings.md")
     text, svg = report.render(results, chart_name=chart.name, findings=findings)
     args.out.parent.mkdir(parents=True, exist_ok=True)
