@@ -62,7 +62,11 @@ def _run(args: argparse.Namespace) -> int:
 
     job = defs().resolve_job_def(args.job)
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": args.log_level.upper()}}}},
+        )
     print(f"Dagster run {result.run_id} {'succeeded' if result.success else 'FAILED'}.")
     _print_warehouse_summary(paths)
     return 0 if result.success else 1
@@ -144,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--job", default="full_pipeline", help="Dagster job to run (default: full_pipeline)")
     run.add_argument("--no-progress", action="store_true")
+    run.add_argument(
+        "--log-level",
+        default="warning",
+        choices=("debug", "info", "warning", "error"),
+        help="console log level of the Dagster run (the full log is in the Dagster UI)",
+    )
     run.set_defaults(handler=_run)
 
     ui = commands.add_parser("ui", help="start the Dagster UI (dagster dev) on the project's instance")
