@@ -36,3 +36,4 @@ final as (
 )
 
 select * from final
+where {{ exclude_suppressed(['contact_id', 'email', 'phone']) }}

@@ -31,3 +31,4 @@ final as (
 )
 
 select * from final
+where {{ exclude_suppressed(['email', 'user_id']) }}

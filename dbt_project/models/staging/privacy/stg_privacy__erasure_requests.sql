@@ -24,3 +24,4 @@ final as (
 )
 
 select * from final
+where {{ exclude_suppressed(['email', 'phone', 'user_id']) }}

@@ -1,58 +1,17 @@
--- One row per Segment message: the first delivery of each messageId wins.
-with source as (
-    select * from {{ source('segment', 'web_events') }}
-),
-
--- `_is_duplicate` flags re-deliveries at load time; the row_number is a belt against duplicates that
--- arrived in one load.
-first_delivery as (
-    select *
-    from source
-    where not coalesce(_is_duplicate, false)
-    qualify row_number() over (
-            partition by message_id
-            order by _loaded_at, _source_file, _source_line
-        ) = 1
+-- One row per Segment message: the first delivery of each messageId wins. The ingestion flags re-deliveries
+-- (`_is_duplicate`, filtered in stg_segment__event_deliveries); the row_number is a belt against duplicates
+-- it did not flag.
+with deliveries as (
+    select * from {{ ref('stg_segment__event_deliveries') }}
 ),
 
 final as (
-    select
-        {{ nullif_blank('message_id') }} as message_id,
-        lower({{ nullif_blank('type') }}) as event_type,
-        case lower({{ nullif_blank('type') }})
-            when 'track' then {{ nullif_blank('event') }}
-            when 'page' then {{ nullif_blank('name') }}
-        end as event_name,
-        {{ nullif_blank('anonymous_id') }} as anonymous_id,
-        {{ nullif_blank('user_id') }} as user_id,
-        event_timestamp as occurred_at,
-        coalesce({{ nullif_blank('context_page_url') }}, {{ nullif_blank("properties ->> 'url'") }}) as page_url,
-        coalesce({{ nullif_blank('context_page_path') }}, {{ nullif_blank("properties ->> 'path'") }}) as page_path,
-        coalesce(
-            {{ nullif_blank('context_page_referrer') }}, {{ nullif_blank("properties ->> 'referrer'") }}
-        ) as referrer,
-        {{ nullif_blank('context_campaign_source') }} as campaign_source,
-        {{ nullif_blank('context_campaign_medium') }} as campaign_medium,
-        {{ nullif_blank('context_campaign_name') }} as campaign_name,
-        lower({{ nullif_blank('context_device_type') }}) as device_type,
-        {{ nullif_blank('context_user_agent') }} as user_agent,
-        {{ nullif_blank("properties ->> 'product_id'") }} as product_id,
-        {{ nullif_blank("properties ->> 'name'") }} as product_name,
-        {{ nullif_blank("properties ->> 'category'") }} as category,
-        try_cast(properties ->> 'price' as decimal(18, 4)) as price,
-        try_cast(properties ->> 'quantity' as bigint) as quantity,
-        {{ nullif_blank("properties ->> 'order_id'") }} as order_id,
-        try_cast(coalesce(properties ->> 'total', properties ->> 'revenue') as decimal(18, 4)) as order_total,
-        {{ nullif_blank("properties ->> 'query'") }} as search_query,
-        {{ normalize_email("traits ->> 'email'") }} as trait_email,
-        {{ normalize_phone("traits ->> 'phone'") }} as trait_phone,
-        {{ nullif_blank("traits ->> 'firstName'") }} as trait_first_name,
-        {{ nullif_blank("traits ->> 'lastName'") }} as trait_last_name,
-        properties,
-        _source_file,
-        _source_line,
-        _loaded_at
-    from first_delivery
+    select *
+    from deliveries
+    qualify row_number() over (
+        partition by message_id
+        order by _loaded_at, _source_file, _source_line
+    ) = 1
 )
 
 select * from final

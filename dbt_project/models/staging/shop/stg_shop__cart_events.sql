@@ -35,3 +35,4 @@ final as (
 )
 
 select * from final
+where {{ exclude_suppressed(['user_id', 'email', 'anonymous_id']) }}

@@ -27,3 +27,4 @@ final as (
 )
 
 select * from final
+where {{ exclude_suppressed(['user_id', 'email']) }}

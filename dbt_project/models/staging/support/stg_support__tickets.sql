@@ -38,3 +38,4 @@ final as (
 )
 
 select * from final
+where {{ exclude_suppressed(['requester_email', 'requester_phone']) }}

@@ -32,3 +32,4 @@ final as (
 )
 
 select * from final
+where {{ exclude_suppressed(['user_id', 'email']) }}
