@@ -62,6 +62,10 @@ def _run(args: argparse.Namespace) -> int:
 
     job = defs().resolve_job_def(args.job)
     with dg.DagsterInstance.get() as instance:
+        from cx_pipeline.operations import release_runs_of_dead_processes
+
+        for run_id in release_runs_of_dead_processes(instance):
+            print(f"Run {run_id} was killed before it finished: marked failed, its warehouse slot freed.")
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,

@@ -8,7 +8,9 @@ is not there, a file that vanished mid-run, a full disk) into errors naming the 
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
+from typing import Any
 
 from cx_pipeline.settings import LANDING_ENV
 
@@ -87,3 +89,39 @@ def is_disk_full(error: BaseException) -> bool:
         return True
     text = str(error).lower()
     return any(message in text for message in _DISK_FULL_MESSAGES)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_runs_of_dead_processes(instance: Any) -> list[str]:
+    """Fail runs whose process died (e.g. SIGKILL) and free their concurrency-pool slots.
+
+    An in-process run that is killed never reports its end, so its slot in the warehouse pool stays
+    claimed and the next run would wait for it forever. A run counts as dead when it is still marked
+    started but the process that wrote its events no longer exists on this machine.
+    """
+    import dagster as dg
+
+    released: list[str] = []
+    active = instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
+    )
+    for run in active:
+        process_ids = {
+            record.dagster_event.pid
+            for record in instance.all_logs(run.run_id)
+            if record.dagster_event is not None and record.dagster_event.pid is not None
+        }
+        if process_ids and not any(_process_exists(pid) for pid in process_ids):
+            instance.report_run_failed(run, message="The process running this run is gone (killed?).")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            released.append(run.run_id)
+    return released
