@@ -26,7 +26,7 @@ events as (
         cart_events.product_id,
         cart_events.quantity,
         cart_events.unit_price,
-        cart_events.occurred_at
+        cart_events.occurred_at,
     from cart_events
     inner join attributed
         on
@@ -44,7 +44,7 @@ carts as (
         arg_max(customer_id, (occurred_at, event_id)) filter (where customer_id is not null) as customer_id,
         arg_max(event_type, (occurred_at, event_id)) as last_event_type,
         max(occurred_at) as last_event_at,
-        bool_or(event_type = 'order_placed') as has_order
+        bool_or(event_type = 'order_placed') as has_order,
     from events
     group by cart_id
 ),
@@ -52,7 +52,7 @@ carts as (
 last_orders as (
     select
         customer_id,
-        max(occurred_at) as last_order_at
+        max(occurred_at) as last_order_at,
     from events
     where event_type = 'order_placed' and customer_id is not null
     group by customer_id
@@ -68,8 +68,8 @@ open_carts as (
         and carts.last_event_type in ('item_added', 'checkout_started', 'cart_abandoned')
         and (last_orders.last_order_at is null or carts.last_event_at > last_orders.last_order_at)
     qualify row_number() over (
-            partition by carts.customer_id order by carts.last_event_at desc, carts.cart_id desc
-        ) = 1
+        partition by carts.customer_id order by carts.last_event_at desc, carts.cart_id desc
+    ) = 1
 ),
 
 cart_items as (
@@ -84,7 +84,7 @@ cart_items as (
             end
         ) as net_quantity,
         arg_max(events.unit_price, (events.occurred_at, events.event_id))
-        filter (where events.event_type = 'item_added') as unit_price
+        filter (where events.event_type = 'item_added') as unit_price,
     from events
     inner join open_carts on events.cart_id = open_carts.cart_id
     where events.product_id is not null and events.event_type in ('item_added', 'item_removed')
@@ -96,7 +96,7 @@ cart_values as (
         cart_id,
         sum(net_quantity) as item_count,
         count(*) as product_count,
-        sum(net_quantity * coalesce(unit_price, 0)) as cart_value
+        sum(net_quantity * coalesce(unit_price, 0)) as cart_value,
     from cart_items
     where net_quantity > 0
     group by cart_id
@@ -110,7 +110,7 @@ final as (
         open_carts.last_event_at as open_cart_last_event_at,
         cast(coalesce(cart_values.item_count, 0) as bigint) as open_cart_item_count,
         coalesce(cart_values.product_count, 0) as open_cart_product_count,
-        cast(coalesce(cart_values.cart_value, 0) as decimal(18, 2)) as open_cart_value
+        cast(coalesce(cart_values.cart_value, 0) as decimal(18, 2)) as open_cart_value,
     from open_carts
     left join cart_values on open_carts.cart_id = cart_values.cart_id
 )

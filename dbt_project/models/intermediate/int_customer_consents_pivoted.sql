@@ -34,7 +34,7 @@ customer_consents as (
         consent_events.recorded_at,
         consent_events.consent_event_id,
         -- Same-second tie: the more restrictive status wins (as in int_consent_events_attributed).
-        case consent_events.status when 'granted' then 0 when 'denied' then 1 else 2 end as status_rank
+        case consent_events.status when 'granted' then 0 when 'denied' then 1 else 2 end as status_rank,
     from attributed
     inner join consent_events on attributed.source_record_id = consent_events.consent_event_id
     cross join as_of
@@ -49,7 +49,7 @@ latest_consents as (
         customer_id,
         purpose,
         arg_max(status, (recorded_at, status_rank, consent_event_id)) as status,
-        max(recorded_at) as recorded_at
+        max(recorded_at) as recorded_at,
     from customer_consents
     group by customer_id, purpose
 ),
@@ -64,7 +64,7 @@ consents as (
         coalesce(
             bool_or(purpose = 'third_party_sharing' and status = 'granted'), false
         ) as consent_third_party_sharing,
-        max(recorded_at) as consent_updated_at
+        max(recorded_at) as consent_updated_at,
     from latest_consents
     group by customer_id
 ),
@@ -74,7 +74,7 @@ erasure_identifiers as (
         request_id,
         requested_at,
         'email' as identifier_type,
-        email as identifier_value
+        email as identifier_value,
     from erasure_requests
     where email is not null
     union all
@@ -82,7 +82,7 @@ erasure_identifiers as (
         request_id,
         requested_at,
         'phone' as identifier_type,
-        phone as identifier_value
+        phone as identifier_value,
     from erasure_requests
     where phone is not null
     union all
@@ -90,7 +90,7 @@ erasure_identifiers as (
         request_id,
         requested_at,
         'user_id' as identifier_type,
-        user_id as identifier_value
+        user_id as identifier_value,
     from erasure_requests
     where user_id is not null
 ),
@@ -98,7 +98,7 @@ erasure_identifiers as (
 erasures as (
     select
         identifiers.customer_id,
-        min(erasure_identifiers.requested_at) as erasure_requested_at
+        min(erasure_identifiers.requested_at) as erasure_requested_at,
     from erasure_identifiers
     inner join identifiers
         on
@@ -117,7 +117,7 @@ final as (
         coalesce(consents.consent_third_party_sharing, false) as consent_third_party_sharing,
         consents.consent_updated_at,
         erasures.customer_id is not null as has_erasure_request,
-        erasures.erasure_requested_at
+        erasures.erasure_requested_at,
     from consents
     full outer join erasures on consents.customer_id = erasures.customer_id
 )

@@ -32,7 +32,7 @@ crm_records as (
         crm_contacts.phone,
         crm_contacts.city,
         crm_contacts.country,
-        crm_contacts.company
+        crm_contacts.company,
     from crm_contacts
     inner join identifiers
         on
@@ -48,7 +48,7 @@ identify_records as (
         first_name,
         last_name,
         email,
-        phone
+        phone,
     from attributed
     where source_system = 'segment' and touchpoint_type = 'identify' and customer_id is not null
 ),
@@ -62,7 +62,7 @@ candidates as (
             1 as priority,
             0 as frequency,
             recorded_at,
-            record_id
+            record_id,
         from crm_records
         where {{ field }} is not null
         union all
@@ -75,7 +75,7 @@ candidates as (
             2 as priority,
             0 as frequency,
             recorded_at,
-            record_id
+            record_id,
         from identify_records
         where {{ field }} is not null
         union all
@@ -88,7 +88,7 @@ candidates as (
             3 as priority,
             count(*) as frequency,
             max(occurred_at) as recorded_at,
-            max(touchpoint_id) as record_id
+            max(touchpoint_id) as record_id,
         from attributed
         where customer_id is not null and {{ field }} is not null
         group by customer_id, {{ field }}
@@ -112,9 +112,9 @@ survivors as (
     select *
     from valid_candidates
     qualify row_number() over (
-            partition by customer_id, field
-            order by priority asc, frequency desc, recorded_at desc, record_id desc, field_value asc
-        ) = 1
+        partition by customer_id, field
+        order by priority asc, frequency desc, recorded_at desc, record_id desc, field_value asc
+    ) = 1
 ),
 
 -- A name typed in capitals (a CRM duplicate in upper case) is shown in the customer's own spelling when any
@@ -125,7 +125,7 @@ spellings as (
         survivors.field,
         arg_max(
             valid_candidates.field_value, (valid_candidates.recorded_at, valid_candidates.record_id)
-        ) as field_value
+        ) as field_value,
     from survivors
     inner join valid_candidates
         on
@@ -143,7 +143,7 @@ spelled as (
     select
         survivors.customer_id,
         survivors.field,
-        coalesce(spellings.field_value, survivors.field_value) as field_value
+        coalesce(spellings.field_value, survivors.field_value) as field_value,
     from survivors
     left join spellings
         on
@@ -160,7 +160,7 @@ final as (
         max(field_value) filter (where field = 'phone') as phone,
         max(field_value) filter (where field = 'city') as city,
         max(field_value) filter (where field = 'country') as country,
-        max(field_value) filter (where field = 'company') as company
+        max(field_value) filter (where field = 'company') as company,
     from spelled
     group by customer_id
 )

@@ -32,7 +32,7 @@ final as (
             []
         ) as anonymous_ids,
         min(first_seen_at) as identifiers_first_seen_at,
-        max(last_seen_at) as identifiers_last_seen_at
+        max(last_seen_at) as identifiers_last_seen_at,
     from identifiers
     group by customer_id
 )

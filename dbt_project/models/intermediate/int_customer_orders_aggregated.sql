@@ -26,7 +26,7 @@ order_lines as (
         coalesce(order_id, touchpoint_id) as order_key,
         product_id,
         occurred_at,
-        coalesce(revenue, 0) as amount
+        coalesce(revenue, 0) as amount,
     from touchpoints
     where touchpoint_type = 'order'
 ),
@@ -36,7 +36,7 @@ orders as (
         customer_id,
         order_key,
         min(occurred_at) as ordered_at,
-        sum(amount) as order_amount
+        sum(amount) as order_amount,
     from order_lines
     group by customer_id, order_key
 ),
@@ -46,7 +46,7 @@ rejections as (
         touchpoints.customer_id,
         touchpoints.order_id,
         touchpoints.product_id,
-        touchpoints.event_detail as rejection_type
+        touchpoints.event_detail as rejection_type,
     from touchpoints
     where
         touchpoints.source_system = 'shop'
@@ -59,7 +59,7 @@ refunded_lines as (
     select distinct
         rejections.customer_id,
         rejections.order_id,
-        rejections.product_id
+        rejections.product_id,
     from rejections
     where rejections.order_id is not null
 ),
@@ -68,7 +68,7 @@ line_amounts as (
     select
         order_key,
         product_id,
-        sum(amount) as amount
+        sum(amount) as amount,
     from order_lines
     group by order_key, product_id
 ),
@@ -76,7 +76,7 @@ line_amounts as (
 refunds as (
     select
         refunded_lines.customer_id,
-        sum(line_amounts.amount) as refunded_amount
+        sum(line_amounts.amount) as refunded_amount,
     from refunded_lines
     inner join line_amounts
         on
@@ -91,7 +91,7 @@ order_totals as (
         count(*) as order_count,
         min(ordered_at) as first_order_at,
         max(ordered_at) as last_order_at,
-        sum(order_amount) as gross_revenue
+        sum(order_amount) as gross_revenue,
     from orders
     group by customer_id
 ),
@@ -100,7 +100,7 @@ rejection_counts as (
     select
         customer_id,
         count(*) filter (where rejection_type = 'returned') as return_count,
-        count(*) filter (where rejection_type = 'order_cancelled') as cancellation_count
+        count(*) filter (where rejection_type = 'order_cancelled') as cancellation_count,
     from rejections
     group by customer_id
 ),
@@ -126,7 +126,7 @@ final as (
             order_totals.gross_revenue / nullif(order_totals.order_count, 0) as decimal(18, 2)
         ) as average_order_value,
         coalesce(rejection_counts.return_count, 0) as return_count,
-        coalesce(rejection_counts.cancellation_count, 0) as cancellation_count
+        coalesce(rejection_counts.cancellation_count, 0) as cancellation_count,
     from customers
     left join order_totals on customers.customer_id = order_totals.customer_id
     left join refunds on customers.customer_id = refunds.customer_id

@@ -28,7 +28,7 @@ product_touchpoints as (
             when attributed.touchpoint_type = 'order' then 'purchased'
             when attributed.source_system = 'shop' and attributed.touchpoint_type in ('return', 'rejection')
                 then 'rejected'
-        end as relation
+        end as relation,
     from attributed
     cross join as_of
     where
@@ -43,7 +43,7 @@ customer_products as (
         customer_id,
         relation,
         product_id,
-        max(occurred_at) as last_at
+        max(occurred_at) as last_at,
     from product_touchpoints
     where relation is not null
     group by customer_id, relation, product_id
@@ -59,7 +59,7 @@ product_lists as (
         list(product_id order by last_at desc, product_id asc) filter (where relation = 'viewed') as viewed,
         list(product_id order by last_at desc, product_id asc) filter (where relation = 'carted') as carted,
         list(product_id order by last_at desc, product_id asc) filter (where relation = 'rejected') as rejected,
-        list(product_id order by last_at desc, product_id asc) filter (where relation = 'purchased') as purchased
+        list(product_id order by last_at desc, product_id asc) filter (where relation = 'purchased') as purchased,
     from customer_products
     group by customer_id
 ),
@@ -69,7 +69,7 @@ reasons as (
         product_touchpoints.customer_id,
         coalesce(rejection_records.reason, 'unknown') as reason,
         count(*) as reason_count,
-        max(product_touchpoints.occurred_at) as last_at
+        max(product_touchpoints.occurred_at) as last_at,
     from product_touchpoints
     inner join rejection_records on product_touchpoints.source_record_id = rejection_records.rejection_id
     where product_touchpoints.relation = 'rejected'
@@ -79,7 +79,7 @@ reasons as (
 top_reasons as (
     select
         customer_id,
-        list(reason order by reason_count desc, last_at desc, reason asc)[1:3] as top_rejection_reasons
+        list(reason order by reason_count desc, last_at desc, reason asc)[1:3] as top_rejection_reasons,
     from reasons
     group by customer_id
 ),
@@ -95,7 +95,7 @@ final as (
         coalesce(product_lists.rejected[1:{{ list_limit }}], []) as products_rejected,
         coalesce(top_reasons.top_rejection_reasons, []) as top_rejection_reasons,
         product_lists.products_purchased_count,
-        coalesce(product_lists.purchased[1:{{ list_limit }}], []) as products_purchased
+        coalesce(product_lists.purchased[1:{{ list_limit }}], []) as products_purchased,
     from product_lists
     left join top_reasons on product_lists.customer_id = top_reasons.customer_id
 )

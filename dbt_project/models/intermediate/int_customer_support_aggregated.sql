@@ -23,7 +23,7 @@ customer_records as (
     select
         attributed.customer_id,
         attributed.source_system,
-        attributed.source_record_id
+        attributed.source_record_id,
     from attributed
     cross join as_of
     where
@@ -41,7 +41,7 @@ ticket_measures as (
         median(tickets.first_response_minutes) as median_first_response_minutes,
         median(tickets.resolution_minutes) as median_resolution_minutes,
         avg(tickets.csat_score) as average_csat_score,
-        avg(tickets.ces_score) as average_ces_score
+        avg(tickets.ces_score) as average_ces_score,
     from customer_records
     inner join tickets on customer_records.source_record_id = tickets.ticket_id
     where customer_records.source_system = 'support'
@@ -56,7 +56,7 @@ nps_measures as (
         arg_max(
             nps_responses.nps_class, (nps_responses.responded_at, nps_responses.response_id)
         ) as latest_nps_class,
-        max(nps_responses.responded_at) as latest_nps_at
+        max(nps_responses.responded_at) as latest_nps_at,
     from customer_records
     inner join nps_responses on customer_records.source_record_id = nps_responses.response_id
     where customer_records.source_system = 'surveys'
@@ -76,7 +76,7 @@ final as (
         coalesce(nps_measures.nps_response_count, 0) as nps_response_count,
         nps_measures.latest_nps_score,
         nps_measures.latest_nps_class,
-        nps_measures.latest_nps_at
+        nps_measures.latest_nps_at,
     from ticket_measures
     full outer join nps_measures on ticket_measures.customer_id = nps_measures.customer_id
 )

@@ -23,7 +23,7 @@ touchpoints as (
             'source': attributed.campaign_source,
             'medium': attributed.campaign_medium,
             'name': attributed.campaign_name
-        } as campaign
+        } as campaign,
     from attributed
     cross join as_of
     where attributed.customer_id is not null and attributed.occurred_at <= as_of.as_of_at
@@ -47,7 +47,7 @@ aggregated as (
         count(*) filter (where channel = 'phone') as phone_touchpoint_count,
         count(*) filter (where channel = 'chat') as chat_touchpoint_count,
         count(*) filter (where channel = 'social') as social_touchpoint_count,
-        count(distinct channel) as distinct_channel_count
+        count(distinct channel) as distinct_channel_count,
     from touchpoints
     group by customer_id
 ),
@@ -74,7 +74,7 @@ final as (
         aggregated.phone_touchpoint_count,
         aggregated.chat_touchpoint_count,
         aggregated.social_touchpoint_count,
-        aggregated.distinct_channel_count
+        aggregated.distinct_channel_count,
     from aggregated
 )
 

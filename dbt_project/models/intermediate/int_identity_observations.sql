@@ -2,8 +2,10 @@
 -- One row here stands for all the records that carry exactly these identifiers (the ~60M records of a large
 -- sample collapse to a few million rows): nodes and edges of the identity graph are built from this table.
 -- link_rule names why the identifiers on a record belong to one person (docs/identity.md).
+-- Segment: every delivery not flagged as a re-delivery; duplicates cannot change identifier combinations,
+-- and this skips stg_segment__events' row_number over every message.
 with web_events as (
-    select * from {{ ref('stg_segment__events') }}
+    select * from {{ ref('stg_segment__event_deliveries') }}
 ),
 
 crm_versions as (

@@ -29,7 +29,7 @@ touchpoints as (
         attributed.customer_id,
         attributed.touchpoint_id,
         attributed.touchpoint_type,
-        attributed.occurred_at
+        attributed.occurred_at,
     from attributed
     cross join as_of
     where
@@ -41,7 +41,7 @@ touchpoints as (
 first_orders as (
     select
         customer_id,
-        min(occurred_at) as first_order_at
+        min(occurred_at) as first_order_at,
     from touchpoints
     where touchpoint_type = 'order'
     group by customer_id
@@ -61,7 +61,7 @@ leveled as (
             when touchpoints.touchpoint_type in ({{ sql_value_list(decision_types) }}) then 3
             when touchpoints.touchpoint_type in ({{ sql_value_list(consideration_types) }}) then 2
             else 1
-        end as stage_order
+        end as stage_order,
     from touchpoints
     left join first_orders on touchpoints.customer_id = first_orders.customer_id
 ),
@@ -73,7 +73,7 @@ level_entries as (
         stage_order,
         min(occurred_at) as entered_at,
         arg_min(touchpoint_id, (occurred_at, touchpoint_id)) as touchpoint_id,
-        arg_min(touchpoint_type, (occurred_at, touchpoint_id)) as touchpoint_type
+        arg_min(touchpoint_type, (occurred_at, touchpoint_id)) as touchpoint_type,
     from leveled
     group by customer_id, stage_order
 ),
@@ -84,13 +84,13 @@ forward_entries as (
     select *
     from level_entries
     qualify stage_order > coalesce(
-            max(stage_order) over (
-                partition by customer_id
-                order by entered_at, stage_order
-                rows between unbounded preceding and 1 preceding
-            ),
-            0
-        )
+        max(stage_order) over (
+            partition by customer_id
+            order by entered_at, stage_order
+            rows between unbounded preceding and 1 preceding
+        ),
+        0
+    )
 ),
 
 -- Activity from the first order on, each with the next one: a long enough silence is a lapse.
@@ -100,7 +100,7 @@ buyer_activity as (
         touchpoints.occurred_at,
         lead(touchpoints.occurred_at) over next_activity as next_occurred_at,
         lead(touchpoints.touchpoint_id) over next_activity as next_touchpoint_id,
-        lead(touchpoints.touchpoint_type) over next_activity as next_touchpoint_type
+        lead(touchpoints.touchpoint_type) over next_activity as next_touchpoint_type,
     from touchpoints
     inner join first_orders on touchpoints.customer_id = first_orders.customer_id
     where
@@ -118,7 +118,7 @@ lapses as (
         {{ dbt.dateadd('day', lapse_after_days, 'buyer_activity.occurred_at') }} as lapsed_at,
         buyer_activity.next_occurred_at,
         buyer_activity.next_touchpoint_id,
-        buyer_activity.next_touchpoint_type
+        buyer_activity.next_touchpoint_type,
     from buyer_activity
     cross join as_of
     where
@@ -133,7 +133,7 @@ events as (
         stage_order,
         touchpoint_id,
         touchpoint_type,
-        'touchpoint' as transition_reason
+        'touchpoint' as transition_reason,
     from forward_entries
     union all
     select
@@ -142,7 +142,7 @@ events as (
         5 as stage_order,
         cast(null as varchar) as touchpoint_id,
         cast(null as varchar) as touchpoint_type,
-        'inactivity' as transition_reason
+        'inactivity' as transition_reason,
     from lapses
     union all
     select
@@ -151,7 +151,7 @@ events as (
         4 as stage_order,
         next_touchpoint_id as touchpoint_id,
         next_touchpoint_type as touchpoint_type,
-        'return_from_lapse' as transition_reason
+        'return_from_lapse' as transition_reason,
     from lapses
     where next_occurred_at is not null
 ),
@@ -162,9 +162,9 @@ instants as (
     select *
     from events
     qualify row_number() over (
-            partition by customer_id, entered_at
-            order by stage_order desc, transition_reason asc
-        ) = 1
+        partition by customer_id, entered_at
+        order by stage_order desc, transition_reason asc
+    ) = 1
 ),
 
 staged as (
@@ -173,18 +173,18 @@ staged as (
         case
             when stage_order = 5 then 5
             else max(case when stage_order < 5 then stage_order end) over (
-                    partition by customer_id
-                    order by entered_at
-                    rows between unbounded preceding and current row
-                )
-        end as effective_stage_order
+                partition by customer_id
+                order by entered_at
+                rows between unbounded preceding and current row
+            )
+        end as effective_stage_order,
     from instants
 ),
 
 changes as (
     select
         *,
-        lag(effective_stage_order) over (partition by customer_id order by entered_at) as previous_stage_order
+        lag(effective_stage_order) over (partition by customer_id order by entered_at) as previous_stage_order,
     from staged
 ),
 
@@ -209,7 +209,7 @@ final as (
             when 3 then 'decision'
             when 4 then 'loyalty'
             when 5 then 'lapsed'
-        end as previous_stage
+        end as previous_stage,
     from changes
     where previous_stage_order is distinct from effective_stage_order
 )

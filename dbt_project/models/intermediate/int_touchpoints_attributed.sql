@@ -23,14 +23,14 @@ identifiers as (
         identifier_type,
         identifier_value,
         customer_id,
-        coalesce(is_shared_device, false) as is_shared_device
+        coalesce(is_shared_device, false) as is_shared_device,
     from {{ ref('int_identifiers_resolved') }}
 ),
 
 by_user_id as (
     select
         identifier_value,
-        customer_id
+        customer_id,
     from identifiers
     where identifier_type = 'user_id'
 ),
@@ -38,7 +38,7 @@ by_user_id as (
 by_email as (
     select
         identifier_value,
-        customer_id
+        customer_id,
     from identifiers
     where identifier_type = 'email'
 ),
@@ -46,7 +46,7 @@ by_email as (
 by_phone as (
     select
         identifier_value,
-        customer_id
+        customer_id,
     from identifiers
     where identifier_type = 'phone'
 ),
@@ -54,7 +54,7 @@ by_phone as (
 by_crm_contact as (
     select
         identifier_value,
-        customer_id
+        customer_id,
     from identifiers
     where identifier_type = 'crm_contact_id'
 ),
@@ -63,7 +63,7 @@ by_anonymous_id as (
     select
         identifier_value,
         customer_id,
-        is_shared_device
+        is_shared_device,
     from identifiers
     where identifier_type = 'anonymous_id'
 ),
@@ -84,7 +84,7 @@ resolved as (
             when by_crm_contact.customer_id is not null then 'crm_contact_id'
         end as personal_rule,
         by_anonymous_id.customer_id as device_customer_id,
-        coalesce(by_anonymous_id.is_shared_device, false) as is_shared_device
+        coalesce(by_anonymous_id.is_shared_device, false) as is_shared_device,
     from touchpoints
     left join by_user_id on touchpoints.user_id = by_user_id.identifier_value
     left join by_email on touchpoints.email = by_email.identifier_value
@@ -101,7 +101,7 @@ single_user as (
         case
             when personal_customer_id is not null then personal_rule
             when device_customer_id is not null then 'anonymous_id'
-        end as attribution_rule
+        end as attribution_rule,
     from resolved
     where not is_shared_device
 ),
@@ -124,7 +124,7 @@ shared_device as (
             partition by anonymous_id
             order by occurred_at, touchpoint_id
             rows between current row and unbounded following
-        ) as next_identified_at
+        ) as next_identified_at,
     from resolved
     where is_shared_device
 ),
@@ -151,7 +151,7 @@ shared_device_attributed as (
                 then 'shared_device_next'
             when previous_customer_id is not null then 'shared_device_previous'
             when next_customer_id is not null then 'shared_device_next'
-        end as attribution_rule
+        end as attribution_rule,
     from shared_device
 ),
 
@@ -189,7 +189,7 @@ final as (
         crm_contact_id,
         anonymous_id,
         first_name,
-        last_name
+        last_name,
     from unioned
 )
 

@@ -18,7 +18,7 @@ cart_events as (
 order_channels as (
     select
         order_id,
-        min(channel) as channel
+        min(channel) as channel,
     from cart_events
     where order_id is not null
     group by order_id
@@ -67,7 +67,7 @@ segment_keyed as (
             when event_type = 'track' and event_name in ({{ sql_value_list(mirrored_events) }}) then order_id
         end as mirror_order_id,
         case when event_type = 'page' then {{ url_host('referrer') }} end as referrer_host,
-        case when event_type = 'page' then {{ url_host('page_url') }} end as page_host
+        case when event_type = 'page' then {{ url_host('page_url') }} end as page_host,
     from segment_events
 ),
 
@@ -78,7 +78,7 @@ segment_classified as (
             segment_keyed.referrer_host is not null
             and segment_keyed.referrer_host is distinct from segment_keyed.page_host,
             false
-        ) as has_external_referrer
+        ) as has_external_referrer,
     from segment_keyed
     left join shop_carts on segment_keyed.mirror_cart_id = shop_carts.cart_id
     left join shop_orders on segment_keyed.mirror_order_id = shop_orders.order_id
@@ -93,7 +93,8 @@ from_segment as (
         occurred_at,
         case
             when event_type = 'identify' then 'identify'
-            when event_type = 'page'
+            when
+                event_type = 'page'
                 and (
                     campaign_source is not null
                     or campaign_medium is not null
@@ -137,7 +138,7 @@ from_segment as (
         campaign_name,
         case when event_name = 'Order Completed' then order_total end as revenue,
         trait_first_name as first_name,
-        trait_last_name as last_name
+        trait_last_name as last_name,
     from segment_classified
 ),
 
@@ -169,7 +170,7 @@ from_cart_events as (
         cast(null as varchar) as campaign_name,
         case when event_type = 'order_placed' then line_amount end as revenue,
         cast(null as varchar) as first_name,
-        cast(null as varchar) as last_name
+        cast(null as varchar) as last_name,
     from cart_events
 ),
 
@@ -197,7 +198,7 @@ from_rejections as (
         cast(null as varchar) as campaign_name,
         cast(null as decimal(18, 4)) as revenue,
         cast(null as varchar) as first_name,
-        cast(null as varchar) as last_name
+        cast(null as varchar) as last_name,
     from product_rejections as rejections
     left join order_channels on rejections.order_id = order_channels.order_id
 ),
@@ -223,7 +224,7 @@ from_tickets as (
         cast(null as varchar) as campaign_name,
         cast(null as decimal(18, 4)) as revenue,
         cast(null as varchar) as first_name,
-        cast(null as varchar) as last_name
+        cast(null as varchar) as last_name,
     from tickets
 ),
 
@@ -252,7 +253,7 @@ from_nps as (
         cast(null as varchar) as campaign_name,
         cast(null as decimal(18, 4)) as revenue,
         cast(null as varchar) as first_name,
-        cast(null as varchar) as last_name
+        cast(null as varchar) as last_name,
     from nps_responses
 ),
 
@@ -277,7 +278,7 @@ from_consents as (
         cast(null as varchar) as campaign_name,
         cast(null as decimal(18, 4)) as revenue,
         cast(null as varchar) as first_name,
-        cast(null as varchar) as last_name
+        cast(null as varchar) as last_name,
     from consent_events
 ),
 
@@ -291,7 +292,7 @@ crm_moments as (
         last_name,
         crm_lifecycle_stage,
         'created' as moment,
-        created_at as occurred_at
+        created_at as occurred_at,
     from crm_contacts
     union all
     select
@@ -302,7 +303,7 @@ crm_moments as (
         last_name,
         crm_lifecycle_stage,
         'updated' as moment,
-        updated_at as occurred_at
+        updated_at as occurred_at,
     from crm_contacts
     where updated_at > created_at
 ),
@@ -328,7 +329,7 @@ from_crm as (
         cast(null as varchar) as campaign_name,
         cast(null as decimal(18, 4)) as revenue,
         first_name,
-        last_name
+        last_name,
     from crm_moments
 ),
 

@@ -144,7 +144,7 @@ final as (
         privacy.consent_updated_at,
         coalesce(privacy.has_erasure_request, false) as has_erasure_request,
         privacy.erasure_requested_at,
-        as_of.as_of_at as profile_as_of
+        as_of.as_of_at as profile_as_of,
     from customers
     cross join as_of
     left join contacts on customers.customer_id = contacts.customer_id

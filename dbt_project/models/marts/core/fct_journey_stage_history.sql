@@ -12,7 +12,7 @@ spells as (
     select
         transitions.*,
         lead(transitions.entered_at) over customer_spells as next_entered_at,
-        row_number() over customer_spells as spell_number
+        row_number() over customer_spells as spell_number,
     from transitions
     window customer_spells as (partition by transitions.customer_id order by transitions.entered_at)
 ),
@@ -30,7 +30,7 @@ final as (
         spells.previous_stage,
         spells.transition_reason,
         spells.entered_by_touchpoint_id,
-        spells.entered_by_touchpoint_type
+        spells.entered_by_touchpoint_type,
     from spells
     inner join stages on spells.journey_stage = stages.stage
 )

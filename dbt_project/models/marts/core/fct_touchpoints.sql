@@ -12,7 +12,7 @@ stage_history as (
     select
         customer_id,
         valid_from,
-        journey_stage
+        journey_stage,
     from {{ ref('fct_journey_stage_history') }}
 ),
 
@@ -21,7 +21,7 @@ stage_history as (
 staged as (
     select
         touchpoints.*,
-        stage_history.journey_stage
+        stage_history.journey_stage,
     from touchpoints
     asof left join stage_history
         on
@@ -47,7 +47,7 @@ final as (
         cast(revenue as decimal(18, 2)) as revenue,
         journey_stage,
         is_anonymous_at_time,
-        attribution_rule
+        attribution_rule,
     from staged
 )
 
