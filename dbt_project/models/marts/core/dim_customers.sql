@@ -50,6 +50,22 @@ as_of as (
     select {{ journey_as_of(ref('int_touchpoints_attributed')) }} as as_of_at
 ),
 
+rfm as (
+    select * from {{ ref('fct_customer_rfm') }}
+),
+
+churn_risk as (
+    select * from {{ ref('fct_customer_churn_risk') }}
+),
+
+survey_measures as (
+    select * from {{ ref('int_customer_cx_measures') }}
+),
+
+friction as (
+    select * from {{ ref('fct_customer_friction') }}
+),
+
 final as (
     select
         customers.customer_id,
@@ -144,6 +160,17 @@ final as (
         privacy.consent_updated_at,
         coalesce(privacy.has_erasure_request, false) as has_erasure_request,
         privacy.erasure_requested_at,
+        rfm.recency_score,
+        rfm.frequency_score,
+        rfm.monetary_score,
+        rfm.rfm_cell,
+        rfm.rfm_segment,
+        rfm.historical_clv,
+        churn_risk.churn_risk_score,
+        churn_risk.churn_risk_band,
+        cast(survey_measures.csat_satisfied_pct as double) as csat_satisfied_pct,
+        coalesce(friction.abandoned_carts, 0) as abandoned_cart_count,
+        coalesce(friction.recent_friction_events, 0) as recent_friction_event_count,
         as_of.as_of_at as profile_as_of,
     from customers
     cross join as_of
@@ -156,6 +183,10 @@ final as (
     left join orders on customers.customer_id = orders.customer_id
     left join support on customers.customer_id = support.customer_id
     left join privacy on customers.customer_id = privacy.customer_id
+    left join rfm on customers.customer_id = rfm.customer_id
+    left join churn_risk on customers.customer_id = churn_risk.customer_id
+    left join survey_measures on customers.customer_id = survey_measures.customer_id
+    left join friction on customers.customer_id = friction.customer_id
 )
 
 select * from final
