@@ -25,6 +25,9 @@ lint: $(INSTALLED)
 test: lint
 	$(BIN)/pytest -n 2 --dist loadfile
 
+test-resilience: $(INSTALLED)
+	$(BIN)/pytest -m resilience tests/test_resilience.py
+
 ui: $(INSTALLED)
 	$(BIN)/cx360 ui
 

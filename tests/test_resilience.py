@@ -36,7 +36,8 @@ from cx_pipeline.resilience import (
 )
 from cx_pipeline.settings import PROJECT_ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline_runs")]
+# Each test runs the whole pipeline several times (about 50 minutes here): `make test-resilience`.
+pytestmark = [pytest.mark.resilience, pytest.mark.xdist_group("pipeline_runs")]
 
 PERSONS = int(os.environ.get("CX360_RESILIENCE_PERSONS", "200"))
 SEED = 11
