@@ -19,14 +19,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from benchmarks.datasets import cx360_command
 from benchmarks.procmon import MonitoredRun, run_monitored
-from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+from cx_pipeline.settings import PROJECT_ROOT
 
 # Stage names, in report order. dbt stages are measured inside the dbt build step.
 INGESTION = "ingestion (raw.*)"
@@ -146,10 +147,37 @@ class PipelineRun:
         return self.monitored.ok
 
 
-def run_environment(run_dir: Path, landing: Path, truth: Path) -> dict[str, str]:
+def snapshot_tree(destination: Path) -> Path:
+    """Copy the project as it is now (tracked and untracked files git does not ignore, no ``data/``).
+
+    The pipeline then runs from the copy (``PYTHONPATH`` puts its ``cx_pipeline`` before the editable
+    install; its own ``dbt_project/target``), so edits other people make to the working tree during a
+    benchmark cannot change the code under test halfway, or race its dbt parse.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    if destination.exists():
+        shutil.rmtree(destination)
+    for relative in filter(None, listed.split("\0")):
+        if relative.startswith(("data/", "dbt_project/target/")):
+            continue
+        source = PROJECT_ROOT / relative
+        if not source.is_file():
+            continue
+        target = destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    return destination
+
+
+def run_environment(run_dir: Path, landing: Path, truth: Path, tree: Path | None = None) -> dict[str, str]:
     home = run_dir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(PROJECT_ROOT / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy((tree or PROJECT_ROOT) / ".dagster_home" / "dagster.yaml", home / "dagster.yaml")
     env = {
         key: value
         for key, value in os.environ.items()
@@ -169,8 +197,11 @@ def run_environment(run_dir: Path, landing: Path, truth: Path) -> dict[str, str]
             "DO_NOT_TRACK": "1",
             "DAGSTER_DISABLE_TELEMETRY": "1",
             "PYTHONUNBUFFERED": "1",
+            "CX360_BENCH_TREE": str(tree or PROJECT_ROOT),
         }
     )
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
     (run_dir / "warehouse").mkdir(parents=True, exist_ok=True)
     return env
 
@@ -185,17 +216,18 @@ def run_pipeline(
 ) -> PipelineRun:
     """``cx360 run`` once with ``env``; then read its stages from Dagster's event log and dbt."""
     log_path = run_dir / f"{label}.log"
+    tree = Path(env.get("CX360_BENCH_TREE") or PROJECT_ROOT)
     monitored = run_monitored(
-        [*cx360_command(), "run", "--no-progress"],
+        [sys.executable, "-m", "cx_pipeline.cli", "run", "--no-progress"],
         env=env,
-        cwd=PROJECT_ROOT,
+        cwd=tree,
         log_path=log_path,
         timeout=timeout,
         interval=interval,
     )
     result = PipelineRun(label=label, monitored=monitored)
     try:
-        _read_timings(result, Path(env["DAGSTER_HOME"]), run_dir, label, landing_records, env)
+        _read_timings(result, Path(env["DAGSTER_HOME"]), run_dir, label, landing_records, env, tree)
     except Exception as error:  # the wall time and memory stand even when the details cannot be read
         result.error = f"stage timings unavailable: {type(error).__name__}: {error}"
     if result.ok and not monitored.ok:
@@ -309,8 +341,8 @@ def _iso(text: str | None) -> float | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def _find_invocation(run_id: str) -> Path | None:
-    target = DBT_PROJECT_DIR / "target"
+def _find_invocation(run_id: str, tree: Path) -> Path | None:
+    target = tree / "dbt_project" / "target"
     candidates = sorted(
         (p for p in target.glob(f"*-{run_id[:7]}-*") if (p / "run_results.json").exists()),
         key=lambda p: (p / "run_results.json").stat().st_mtime,
@@ -322,7 +354,7 @@ def read_dbt_nodes(invocation: Path) -> list[NodeTiming]:
     results = json.loads((invocation / "run_results.json").read_text())
     manifest_path = invocation / "manifest.json"
     if not manifest_path.exists():
-        manifest_path = DBT_PROJECT_DIR / "target" / "manifest.json"
+        manifest_path = invocation.parent / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"nodes": {}}
     nodes: list[NodeTiming] = []
     for result in results.get("results", []):
@@ -404,7 +436,13 @@ def _relation_rows(warehouse: Path) -> dict[tuple[str, str], int]:
 
 
 def _read_timings(
-    result: PipelineRun, dagster_home: Path, run_dir: Path, label: str, landing_records: int, env: dict
+    result: PipelineRun,
+    dagster_home: Path,
+    run_dir: Path,
+    label: str,
+    landing_records: int,
+    env: dict,
+    tree: Path,
 ) -> None:
     monitored = result.monitored
     run_id, status, run_start, _run_end, steps = _read_dagster_steps(dagster_home, monitored.started_at)
@@ -424,7 +462,7 @@ def _read_timings(
         stages[INGESTION].rows, stages[INGESTION].rows_label = landing_records, "landing records"
     raw_rows = sum(rows for (schema, _), rows in relation_rows.items() if schema == "raw")
 
-    invocation = _find_invocation(run_id)
+    invocation = _find_invocation(run_id, tree)
     if invocation is not None:
         nodes = read_dbt_nodes(invocation)
         shutil.copy(invocation / "run_results.json", run_dir / f"{label}-run_results.json")

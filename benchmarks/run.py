@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import shutil
@@ -56,8 +57,6 @@ def machine_info() -> dict:
                 memory = int(line.split()[1]) * 1024
     except OSError:
         pass
-    import os
-
     return {
         "cores": os.cpu_count(),
         "memory_bytes": memory,
@@ -236,7 +235,7 @@ def run_scale(args: argparse.Namespace, customers: int, repeats: int, pandas_sta
 
         landing = run_dir / "landing"
         datasets.link_landing(dataset.landing, landing)
-        env = pipeline.run_environment(run_dir, landing, dataset.truth)
+        env = pipeline.run_environment(run_dir, landing, dataset.truth, args.tree)
         log("  full build (cx360 run) ...")
         full = pipeline.run_pipeline("full", run_dir, env, landing_records, timeout=args.pipeline_timeout)
         result["full"] = _pipeline_dict(full)
@@ -331,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--regenerate", action="store_true", help="regenerate cached data if the generator changed"
     )
     parser.add_argument("--keep-runs", action="store_true", help="keep warehouses and landing copies of runs")
+    parser.add_argument(
+        "--live-tree",
+        action="store_true",
+        help="run the pipeline from the working tree instead of a snapshot of it taken at the start",
+    )
     parser.add_argument("--fresh", action="store_true", help="forget results of scales not run now")
     parser.add_argument("--report-only", action="store_true", help="re-render the report from results.json")
     parser.add_argument(
@@ -369,12 +373,17 @@ def main(argv: list[str] | None = None) -> int:
             command=" ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]),
             started=started.isoformat(timespec="seconds"),
         )
+        args.tree = None
+        if not args.live_tree:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+            args.tree = pipeline.snapshot_tree(args.bench_dir / "trees" / f"tree-{stamp}-{os.getpid()}")
+            log(f"pipeline code: snapshot of the working tree in {args.tree}")
         pandas_state: dict = {}
         for customers, count in sorted(zip(scales, repeats, strict=True)):
             wall = time.perf_counter()
             entry = run_scale(args, customers, count, pandas_state)
             entry["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-            entry["load_average_after"] = list(__import__("os").getloadavg())
+            entry["load_average_after"] = list(os.getloadavg())
             entry["harness_seconds"] = time.perf_counter() - wall
             entry["command"] = results["command"]
             results["scales"][str(customers)] = entry
