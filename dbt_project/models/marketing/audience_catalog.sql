@@ -41,7 +41,7 @@ audiences as (
             || 'a denied/withdrawn purpose listed in detractor_follow_up_objection_purposes, or an erasure request',
             'Latest NPS answer is a detractor, within {{ var("detractor_follow_up_window_days") }} days'
         )
-    ) as audiences (audience_name, purpose, lawful_basis, consent_rule, selection_rule)  -- noqa: LT02
+    ) as audiences (audience_name, purpose, lawful_basis, consent_rule, selection_rule)  -- noqa: LT02, AL05
 ),
 
 as_of as (
