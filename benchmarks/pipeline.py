@@ -171,6 +171,11 @@ def snapshot_tree(destination: Path) -> Path:
         target = destination / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
+    # A warm checkout has dbt's partial-parse cache; dbt re-parses whatever changed since it was written.
+    partial_parse = PROJECT_ROOT / "dbt_project" / "target" / "partial_parse.msgpack"
+    if partial_parse.exists():
+        (destination / "dbt_project" / "target").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(partial_parse, destination / "dbt_project" / "target" / partial_parse.name)
     return destination
 
 

@@ -330,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--regenerate", action="store_true", help="regenerate cached data if the generator changed"
     )
     parser.add_argument("--keep-runs", action="store_true", help="keep warehouses and landing copies of runs")
+    parser.add_argument("--tree", type=Path, help="run the pipeline from this existing snapshot")
     parser.add_argument(
         "--live-tree",
         action="store_true",
@@ -373,11 +374,14 @@ def main(argv: list[str] | None = None) -> int:
             command=" ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])]),
             started=started.isoformat(timespec="seconds"),
         )
-        args.tree = None
-        if not args.live_tree:
+        if args.tree is not None:
+            args.tree = args.tree.resolve()
+            log(f"pipeline code: the given snapshot {args.tree}")
+        elif not args.live_tree:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
             args.tree = pipeline.snapshot_tree(args.bench_dir / "trees" / f"tree-{stamp}-{os.getpid()}")
             log(f"pipeline code: snapshot of the working tree in {args.tree}")
+        results["tree"] = str(args.tree or "working tree")
         pandas_state: dict = {}
         for customers, count in sorted(zip(scales, repeats, strict=True)):
             wall = time.perf_counter()
