@@ -136,9 +136,9 @@ first_match as (
         reason as blocklist_reason
     from blocklist_matches
     qualify row_number() over (
-            partition by identifier_type, identifier_value
-            order by case match_type when 'exact' then 1 when 'prefix' then 2 else 3 end, pattern
-        ) = 1
+        partition by identifier_type, identifier_value
+        order by case match_type when 'exact' then 1 when 'prefix' then 2 else 3 end, pattern
+    ) = 1
 ),
 
 final as (
