@@ -36,4 +36,3 @@ final as (
 )
 
 select * from final
-where {{ exclude_suppressed(['contact_id', 'email', 'phone']) }}

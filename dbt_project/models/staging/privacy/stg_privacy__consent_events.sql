@@ -31,4 +31,3 @@ final as (
 )
 
 select * from final
-where {{ exclude_suppressed(['email', 'user_id']) }}

@@ -24,4 +24,3 @@ final as (
 )
 
 select * from final
-where {{ exclude_suppressed(['email', 'phone', 'user_id']) }}

@@ -54,4 +54,3 @@ final as (
 )
 
 select * from final
-where {{ exclude_suppressed(['user_id', 'anonymous_id', 'trait_email', 'trait_phone']) }}

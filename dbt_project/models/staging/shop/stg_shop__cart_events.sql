@@ -35,4 +35,3 @@ final as (
 )
 
 select * from final
-where {{ exclude_suppressed(['user_id', 'email', 'anonymous_id']) }}

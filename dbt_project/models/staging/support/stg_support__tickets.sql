@@ -38,4 +38,3 @@ final as (
 )
 
 select * from final
-where {{ exclude_suppressed(['requester_email', 'requester_phone']) }}

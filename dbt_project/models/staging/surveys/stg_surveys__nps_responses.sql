@@ -32,4 +32,3 @@ final as (
 )
 
 select * from final
-where {{ exclude_suppressed(['user_id', 'email']) }}
