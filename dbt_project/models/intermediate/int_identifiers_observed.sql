@@ -11,6 +11,9 @@
     to record which one matched.
 -#}
 {%- set identifier_types = ['crm_contact_id', 'email', 'phone', 'user_id', 'anonymous_id'] %}
+{#- The source_system values of int_identity_observations, sorted (a flag per system aggregates ~5x faster
+    than list(distinct ...)); a system missing here would be missing from source_systems. -#}
+{%- set source_systems = ['crm', 'privacy', 'segment', 'shop', 'support', 'surveys'] %}
 
 with observations as (
     select * from {{ ref('int_identity_observations') }}
@@ -59,7 +62,13 @@ identifiers as (
         identifier_value,
         min(first_seen_at) as first_seen_at,
         max(last_seen_at) as last_seen_at,
-        list_sort(list(distinct source_system)) as source_systems,
+        -- list_distinct drops the nulls of the systems it was not seen in
+        list_sort(list_distinct([
+            {%- for source_system in source_systems %}
+                case when bool_or(source_system = '{{ source_system }}') then '{{ source_system }}' end
+                {{- "," if not loop.last }}
+            {%- endfor %}
+        ])) as source_systems,
         sum(record_count) as record_count
     from occurrences
     group by identifier_type, identifier_value
