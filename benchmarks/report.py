@@ -325,6 +325,14 @@ def _machine(add, results: dict) -> None:
             "than absolute seconds)"
         )
     add("- Versions: " + ", ".join(f"{name} {version}" for name, version in found.items()))
+    add(f"- Pipeline code: {results.get('tree', 'working tree')} (revision {results.get('revision', '?')})")
+    for customers, entry in _scales(results):
+        load = entry.get("load_average_after") or []
+        add(
+            f"- {customers:,} customers: measured until {entry.get('measured_at', '?')}"
+            + (f", load average afterwards {load[0]:.1f}" if load else "")
+            + (f", by `{entry['command']}`" if entry.get("command") else "")
+        )
     add("")
 
 

@@ -396,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
         _save(results_path, results, None)
     for other in args.merge:
         merged = json.loads(other.read_text())
+        for key in ("machine", "versions", "revision", "command", "started", "finished", "tree"):
+            if key in merged:
+                results.setdefault(key, merged[key])
         for scale, entry in merged.get("scales", {}).items():
             entry.setdefault("command", merged.get("command"))
             results["scales"].setdefault(scale, entry)
