@@ -401,7 +401,10 @@ def main(argv: list[str] | None = None) -> int:
                 results.setdefault(key, merged[key])
         for scale, entry in merged.get("scales", {}).items():
             entry.setdefault("command", merged.get("command"))
-            results["scales"].setdefault(scale, entry)
+            if scale in results["scales"]:  # more repeats of a scale measured by another invocation
+                results["scales"][scale]["repeats"] += entry["repeats"]
+            else:
+                results["scales"][scale] = entry
     findings = Path(__file__).with_name("findings.md")
     text, svg = report.render(results, chart_name=chart.name, findings=findings)
     args.out.parent.mkdir(parents=True, exist_ok=True)
