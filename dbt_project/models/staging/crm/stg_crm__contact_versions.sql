@@ -30,9 +30,9 @@ final as (
     from cleaned
     where contact_id is not null
     qualify row_number() over (
-            partition by contact_id, updated_at
-            order by _loaded_at desc, _source_file desc, _source_line desc
-        ) = 1
+        partition by contact_id, updated_at
+        order by _loaded_at desc, _source_file desc, _source_line desc
+    ) = 1
 )
 
 select * from final

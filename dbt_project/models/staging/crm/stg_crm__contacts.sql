@@ -21,9 +21,9 @@ final as (
         _loaded_at
     from versions
     qualify row_number() over (
-            partition by contact_id
-            order by updated_at desc, _loaded_at desc, _source_file desc, _source_line desc
-        ) = 1
+        partition by contact_id
+        order by updated_at desc, _loaded_at desc, _source_file desc, _source_line desc
+    ) = 1
 )
 
 select * from final

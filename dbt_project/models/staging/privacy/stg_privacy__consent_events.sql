@@ -8,9 +8,9 @@ first_delivery as (
     from source
     where not coalesce(_is_duplicate, false)
     qualify row_number() over (
-            partition by consent_event_id
-            order by _loaded_at, _source_file, _source_line
-        ) = 1
+        partition by consent_event_id
+        order by _loaded_at, _source_file, _source_line
+    ) = 1
 ),
 
 final as (

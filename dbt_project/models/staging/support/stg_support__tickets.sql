@@ -8,9 +8,9 @@ latest_export as (
     select *
     from source
     qualify row_number() over (
-            partition by ticket_id
-            order by _loaded_at desc, _source_file desc, _source_line desc
-        ) = 1
+        partition by ticket_id
+        order by _loaded_at desc, _source_file desc, _source_line desc
+    ) = 1
 ),
 
 final as (
