@@ -209,6 +209,9 @@ def add_increment(dataset: Dataset, landing: Path) -> dict[str, dict[str, int]]:
     written: dict[str, dict[str, int]] = {}
     for source, contract in CONTRACTS.items():
         parts = sorted(p for p in (dataset.increment_landing / source).glob(f"*.{contract.format}"))
+        if not parts:  # nothing of this source in the drop (tiny scales): no file, as a real feed would
+            written[source] = {"files": 0, "bytes": 0, "records": 0}
+            continue
         target = landing / source / f"{day}-incremental.{contract.format}"
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("wb") as out:

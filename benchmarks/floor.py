@@ -52,7 +52,10 @@ def _files(landing: Path, source: str, pattern: str) -> list[str]:
     return sorted(
         str(p)
         for p in (landing / source).glob(pattern)
-        if p.is_file() and p.name.endswith(f".{suffix}") and not p.name.startswith(".")
+        if p.is_file()
+        and p.name.endswith(f".{suffix}")
+        and not p.name.startswith(".")
+        and p.stat().st_size > 0  # DuckDB cannot read the header of an empty CSV
     )
 
 
