@@ -25,18 +25,31 @@ DEFAULT_SETTINGS = {"threads": "2", "preserve_insertion_order": "false", "TimeZo
 
 
 def _operators(node: dict, depth: int = 0) -> list[tuple[float, int, str, int]]:
-    """(seconds, cardinality, name, depth) of every operator in a DuckDB JSON profile tree."""
+    """(seconds, rows out, operator, depth) of every operator in a DuckDB JSON profile tree.
+
+    DuckDB 2.0 writes ``{"operator": [tree], "query": {...}}`` with ``type``/``timing``/``intermediate_rows``
+    per node; older versions wrote ``operator_name``/``operator_timing``/``operator_cardinality``.
+    """
+    if "operator" in node and isinstance(node["operator"], list):
+        return [found for root in node["operator"] for found in _operators(root, 1)]
     found = []
-    name = node.get("operator_name") or node.get("operator_type") or node.get("name") or "?"
-    timing = node.get("operator_timing", node.get("timing", 0.0)) or 0.0
-    cardinality = node.get("operator_cardinality", node.get("cardinality", 0)) or 0
+    name = node.get("type") or node.get("operator_name") or node.get("operator_type") or "?"
+    timing = node.get("timing", node.get("operator_timing", 0.0)) or 0.0
+    rows = node.get("intermediate_rows", node.get("operator_cardinality", 0)) or 0
     extra = node.get("extra_info") or {}
     if isinstance(extra, dict):
-        detail = extra.get("Table") or extra.get("Join Type") or extra.get("Function") or ""
+        detail = next(
+            (
+                extra[k]
+                for k in ("Table", "Join Type", "Function", "Aggregates", "Conditions")
+                if extra.get(k)
+            ),
+            "",
+        )
         if detail:
-            name = f"{name} [{str(detail)[:60]}]"
+            name = f"{name} [{' '.join(str(detail).split())[:70]}]"
     if depth:
-        found.append((float(timing), int(cardinality), name.strip(), depth))
+        found.append((float(timing), int(rows), name.strip(), depth))
     for child in node.get("children", []):
         found += _operators(child, depth + 1)
     return found
