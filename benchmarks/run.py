@@ -405,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
                 results["scales"][scale]["repeats"] += entry["repeats"]
             else:
                 results["scales"][scale] = entry
+    if args.merge:  # keep the combined figures, so a plain --report-only renders them again
+        _save(results_path, results, None)
     findings = Path(__file__).with_name("findings.md")
     text, svg = report.render(results, chart_name=chart.name, findings=findings)
     args.out.parent.mkdir(parents=True, exist_ok=True)
