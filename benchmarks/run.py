@@ -402,7 +402,9 @@ def main(argv: list[str] | None = None) -> int:
         for scale, entry in merged.get("scales", {}).items():
             entry.setdefault("command", merged.get("command"))
             if scale in results["scales"]:  # more repeats of a scale measured by another invocation
-                results["scales"][scale]["repeats"] += entry["repeats"]
+                known = results["scales"][scale]["repeats"]
+                seen = {(r.get("full") or {}).get("run_id") for r in known}
+                known += [r for r in entry["repeats"] if (r.get("full") or {}).get("run_id") not in seen]
             else:
                 results["scales"][scale] = entry
     if args.merge:  # keep the combined figures, so a plain --report-only renders them again
