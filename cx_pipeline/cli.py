@@ -57,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     _use_project_dagster_home()
     from cx_pipeline.defs.dbt_project import prepare_dbt_manifest
 
-    prepare_dbt_manifest(force=True)
+    prepare_dbt_manifest()  # parses only when a model, macro or config changed
     from cx_pipeline.definitions import defs
 
     job = defs().resolve_job_def(args.job)

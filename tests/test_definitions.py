@@ -12,7 +12,7 @@ from cx_pipeline.contracts import SOURCE_NAMES
 def definitions() -> dg.Definitions:
     from cx_pipeline.defs.dbt_project import prepare_dbt_manifest
 
-    prepare_dbt_manifest(force=True)
+    prepare_dbt_manifest()
     from cx_pipeline.definitions import defs
 
     return defs()

@@ -54,7 +54,7 @@ def _wait_until_serving(url: str, process: subprocess.Popen, timeout_seconds: fl
 def webserver_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from cx_pipeline.defs.dbt_project import prepare_dbt_manifest
 
-    prepare_dbt_manifest(force=True)
+    prepare_dbt_manifest()
     port = _free_loopback_port()
     log_path = tmp_path_factory.mktemp("webserver") / "webserver.log"
     executable = Path(sys.executable).parent / "dagster-webserver"
