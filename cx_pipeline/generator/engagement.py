@@ -55,6 +55,7 @@ ONBOARDING_SURVEY_SHARE = 0.04
 CRM_SHARE = np.array([0.5, 0.75, 0.75, 0.75, 0.75])  # of persons the shop knows
 CRM_DUPLICATE_SHARE = 0.08
 CRM_REEXPORT_SHARE = 0.2
+CRM_PLACEHOLDER_PHONE_SHARE = 0.02  # first contacts typed with 0000000000
 ERASURE_SHARE = 0.005
 PLACEHOLDER_SHARE = 0.03
 
@@ -108,11 +109,17 @@ def _person_emails(
 
 
 def _person_phones(
-    rng: np.random.Generator, persons: Persons, person: np.ndarray, placeholder_share: float
+    rng: np.random.Generator, persons: Persons, person: np.ndarray, placeholder_share: float | np.ndarray
 ) -> tuple[pa.Array, pa.Array]:
     """(typed, E.164) phones of ``person``; a share replaced by the all-zero placeholder."""
+    return _phones_or_placeholder(rng, persons, person, rng.random(len(person)) < placeholder_share)
+
+
+def _phones_or_placeholder(
+    rng: np.random.Generator, persons: Persons, person: np.ndarray, placeholder: np.ndarray
+) -> tuple[pa.Array, pa.Array]:
+    """(typed, E.164) phones of ``person``, the all-zero placeholder where ``placeholder``."""
     index = pa.array(person)
-    placeholder = rng.random(len(person)) < placeholder_share
     typed = typed_phones(rng, persons.phone_national.take(index), persons.country[person])
     return (
         text.where(placeholder, vocab.PLACEHOLDER_PHONE, typed),
@@ -263,6 +270,9 @@ def _tickets(
         (stage == CONSIDERATION) & (rng.random(persons.count) < PRESALE_TICKET_SHARE), 1, counts
     )
     counts = np.where(forced, np.maximum(counts, 1), counts)
+    # Only persons the shop knows by email write in (every buyer is one): a question from a visitor it
+    # never identified would carry an email nothing else ties to their browsing.
+    counts = np.where(journeys.known_ms >= 0, counts, 0)
     person, rank, _ = expand(counts)
     buyer = journeys.first_order_ms[person] >= 0
     low = np.where(buyer, journeys.first_order_ms[person] + MINUTE_MS, journeys.first_seen_ms[person])
@@ -307,10 +317,17 @@ def _tickets(
     subjects = [subject for _, options in vocab.TICKET_TOPICS for subject in options]
 
     must_link = forced[person] & (rank == 0)
-    email_typed, email_normalised = _person_emails(rng, persons, person, np.where(must_link, 0.0, 0.04))
-    with_email = ~by_phone | (rng.random(count) < 0.5)
-    phone_typed, phone_normalised = _person_phones(rng, persons, person, np.where(must_link, 0.0, 0.08))
     with_phone = by_phone | (persons.has_phone[person] & (rng.random(count) < 0.1))
+    phone_placeholder = rng.random(count) < np.where(must_link, 0.0, 0.08)
+    phone_typed, phone_normalised = _phones_or_placeholder(rng, persons, person, phone_placeholder)
+    # The requester: a ticket carrying the person's phone also carries their email (Zendesk's requester),
+    # so the phone is tied to the person; a phone ticket the agent logged with the placeholder number may
+    # have no email at all.
+    real_phone = with_phone & ~phone_placeholder
+    email_typed, email_normalised = _person_emails(
+        rng, persons, person, np.where(must_link | real_phone, 0.0, 0.04)
+    )
+    with_email = ~by_phone | real_phone | (rng.random(count) < 0.5)
     sink.add("email", text.where(with_email, email_normalised), person)
     sink.add("phone", text.where(with_phone, phone_normalised), person)
 
@@ -569,7 +586,7 @@ def _crm(
         0,
     )
     contact_person = np.repeat(with_contact, 1 + extra)
-    _, duplicate_rank, _ = expand(1 + extra)
+    contact_group, duplicate_rank, group_first = expand(1 + extra)
     is_duplicate = duplicate_rank > 0
     count = len(contact_person)
     limit = journeys.last_activity_ms[contact_person]
@@ -584,12 +601,14 @@ def _crm(
     final_stage = _crm_lifecycle(rng, persons.stage[contact_person])
     early_stage = np.where(rng.random(count) < 0.5, "subscriber", "lead")
     contact_id = ids.take("contact", count)
-    # Duplicates: one carries only the phone, another only the email in another case.
-    phone_only = is_duplicate & persons.has_phone[contact_person] & (rng.random(count) < 0.6)
+    # Duplicates: one carries only the phone, another only the email in another case. A phone-only
+    # duplicate holds the real number of the person's first contact, so something ties it to the person.
+    phone_placeholder = ~is_duplicate & (rng.random(count) < CRM_PLACEHOLDER_PHONE_SHARE)
+    with_phone = persons.has_phone[contact_person] & ~is_duplicate & (rng.random(count) < 0.7)
+    first_has_phone = (with_phone & ~phone_placeholder)[group_first[contact_group]]
+    phone_only = is_duplicate & first_has_phone & (rng.random(count) < 0.7)
+    with_phone |= phone_only
     with_email = ~phone_only
-    with_phone = persons.has_phone[contact_person] & (
-        phone_only | (~is_duplicate & (rng.random(count) < 0.7))
-    )
     city = _cities(rng, persons.country[contact_person])
 
     version_rows = np.concatenate([np.arange(count), np.flatnonzero(reexported)])
@@ -609,7 +628,9 @@ def _crm(
     email_typed = typed_emails(rng, canonical)
     email_typed = pc.if_else(pa.array(is_duplicate[version_rows]), pc.utf8_upper(canonical), email_typed)
     email_on = with_email[version_rows]
-    phone_typed, phone_normalised = _person_phones(rng, persons, person, 0.02)
+    phone_typed, phone_normalised = _phones_or_placeholder(
+        rng, persons, person, phone_placeholder[version_rows]
+    )
     phone_on = with_phone[version_rows]
     names_upper = is_duplicate[version_rows] & (rng.random(len(version_rows)) < 0.5)
     index = pa.array(person)
@@ -682,8 +703,10 @@ def _erasures(
     by = np.where((by == 1) & ~persons.has_phone[person], 0, by)
     by = np.where((by == 2) & ~signed_up, 0, by)
     second = rng.random(count) < 0.15
-    with_email = (by == 0) | (second & (by != 0))
     with_phone = (by == 1) | (second & (by == 0) & persons.has_phone[person])
+    # The form asks for an email: a request naming a phone names the email too, which ties the phone to
+    # the person (the phone may appear nowhere else).
+    with_email = (by == 0) | with_phone | (second & (by == 2))
     with_user = by == 2
     email_typed, email_normalised = _person_emails(rng, persons, person, 0.0)
     phone_typed, phone_normalised = _person_phones(rng, persons, person, 0.0)

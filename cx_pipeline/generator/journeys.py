@@ -106,9 +106,11 @@ def simulate_journeys(
     first_order = np.full(count, np.iinfo(np.int64).max)
     np.minimum.at(first_order, orders.person, orders.time_ms)
     first_order = np.where(first_order == np.iinfo(np.int64).max, -1, first_order)
-    identify_ms = np.full(count, -1, dtype=np.int64)
+    # The sign-up: the person's first identify (later ones are log-ins on other devices).
+    identify_ms = np.full(count, np.iinfo(np.int64).max)
     identify_rows = layout.block(IDENTIFY)
-    identify_ms[sessions.person[layout.session[identify_rows]]] = layout.time_ms[identify_rows]
+    np.minimum.at(identify_ms, sessions.person[layout.session[identify_rows]], layout.time_ms[identify_rows])
+    identify_ms = np.where(identify_ms == np.iinfo(np.int64).max, -1, identify_ms)
     known_ms = _known_since(persons, sessions, layout, identify_ms, checkout_email_normalised)
     order_count = np.bincount(orders.person, minlength=count)
     return Journeys(
@@ -211,11 +213,19 @@ def _merge_orders(parts: list[Orders]) -> Orders:
 def _checkout_emails(
     rng: np.random.Generator, persons: Persons, sessions: Sessions
 ) -> tuple[pa.Array, pa.Array]:
-    """The email typed into each session's checkout form: guests must give one, some give a placeholder."""
+    """The email typed into each session's checkout form: guests must give one, some give a placeholder.
+
+    A person's first completed order is placed with their own email (the order confirmation and the
+    receipt go there), so every buyer is known to the shop; placeholders are typed into abandoned and
+    later guest checkouts.
+    """
     count = len(sessions)
     signed_in = sessions.user_known | sessions.identify_here
     canonical = persons.email.take(pa.array(sessions.person))
-    placeholder = ~signed_in & (rng.random(count) < GUEST_PLACEHOLDER_SHARE)
+    ordering = np.flatnonzero(sessions.order)
+    first_order = np.zeros(count, dtype=bool)
+    first_order[ordering[np.unique(sessions.person[ordering], return_index=True)[1]]] = True
+    placeholder = ~signed_in & ~first_order & (rng.random(count) < GUEST_PLACEHOLDER_SHARE)
     given = sessions.checkout & (~signed_in | (rng.random(count) < 0.5))
     placeholder_typed, placeholder_normalised = placeholder_emails(rng, count)
     typed = text.where(placeholder, placeholder_typed, typed_emails(rng, canonical))

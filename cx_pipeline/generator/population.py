@@ -15,6 +15,7 @@ from cx_pipeline.generator.config import STAGE_SHARES
 IDENTIFIED_SHARE = np.array([0.22, 0.50, 0.80, 0.90, 0.85])
 PHONE_SHARE = 0.72
 SHARED_DEVICE_SHARE = 0.01  # of identified persons
+DEVICE_COUNT_SHARES = (0.55, 0.33, 0.12)  # 1, 2 or 3 devices, for persons who sign in
 MAX_PERSONS = 9_999_999  # person ids have seven digits
 
 # Id spaces: all scrambled bijections of the person's global index, so they are unique by construction.
@@ -66,11 +67,13 @@ def draw_persons(rng: np.random.Generator, first_global: int, count: int, salt: 
         np.array(vocab.US_OFFSETS)[rng.integers(0, len(vocab.US_OFFSETS), count)],
         np.array(vocab.GB_OFFSETS)[rng.integers(0, len(vocab.GB_OFFSETS), count)],
     )
-    device_count = rng.choice([1, 2, 3], size=count, p=[0.55, 0.33, 0.12])
+    identified = rng.random(count) < IDENTIFIED_SHARE[stage]
+    # A person who never signs in is one browser to the shop: nothing could tie a second device to it, so
+    # the generator does not pretend it knows one (docs/generator.md, "Devices").
+    device_count = np.where(identified, rng.choice([1, 2, 3], size=count, p=DEVICE_COUNT_SHARES), 1)
     device_first = np.concatenate([[0], np.cumsum(device_count)[:-1]])
     device_kind = rng.choice(len(vocab.DEVICES), size=int(device_count.sum()), p=vocab.DEVICE_WEIGHTS)
     anonymous_ids = text.uuid4_strings(rng, int(device_count.sum()))
-    identified = rng.random(count) < IDENTIFIED_SHARE[stage]
     shares_device = np.zeros(count, dtype=bool)
     anonymous_ids, device_kind = _share_family_devices(
         rng, identified, device_first, anonymous_ids, device_kind, shares_device

@@ -45,6 +45,7 @@ DECISION_BUY_SHARE = 0.65  # decision-stage persons whose checkout became their 
 REPEAT_ORDER_SHARE = np.array([0.0, 0.0, 0.0, 0.2, 0.15])  # per session after the first order
 LOYAL_REPEAT_BUYER_SHARE = 0.8  # loyal persons with at least one repeat web/app order
 WEB_MILLIS_SHARE = 0.7  # Segment timestamps mostly carry milliseconds
+LOGIN_AT_FIRST_VISIT_SHARE = 0.6  # other devices: log-in in the first session after the sign-up
 
 # Event kinds, in the order their blocks are generated.
 LANDING, IDENTIFY, PAGE, SEARCH, VIEW, ADD, REMOVE, CART_VIEWED, CHECKOUT, ORDER = range(10)
@@ -178,11 +179,12 @@ def plan_sessions(rng: np.random.Generator, persons: Persons, clock: Clock) -> P
     # Both persons of a family device sign in on it, in their first session.
     identify_at = np.where(persons.shares_device, 0, identify_at)
     identify_at = np.where(persons.identified, identify_at, -1)
-    identify_here = position == identify_at[person]
-    user_known = persons.identified[person] & (position > identify_at[person])
 
     device_local = np.where(position == 0, 0, (rng.random(len(person)) * persons.device_count[person]))
     device = persons.device_first[person] + device_local.astype(np.int64)
+    device, identify_here, user_known = _sign_ins(
+        rng, persons, person, position, session_first, identify_at, device
+    )
     tagged = rng.random(len(person)) < np.where(position == 0, 0.7, 0.2)
     campaign = np.where(tagged, rng.integers(0, len(vocab.CAMPAIGNS), len(person)), -1)
     referrer = rng.integers(0, len(vocab.ORGANIC_REFERRERS), len(person))
@@ -204,6 +206,53 @@ def plan_sessions(rng: np.random.Generator, persons: Persons, clock: Clock) -> P
         kind_counts=_kind_counts(rng, phase, checkout, abandon, identify_here),
     )
     return Plan(sessions, session_first, session_count, decision_buys)
+
+
+def _sign_ins(
+    rng: np.random.Generator,
+    persons: Persons,
+    person: np.ndarray,
+    position: np.ndarray,
+    session_first: np.ndarray,
+    identify_at: np.ndarray,
+    device: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sign-up, then a log-in on every other device the person uses: (device, identify_here, user_known).
+
+    A person signs up (the first ``identify``) in session ``identify_at``. Being signed in is a property
+    of a device, not of the person: every other device the person uses gets its own log-in (another
+    ``identify``) in one of its sessions after the sign-up, often its first one, sometimes a later one, so
+    the device's earlier sessions stay anonymous until the log-in ties them to the person. A device used
+    only before the sign-up could never be tied to the person; those sessions move to the sign-up device.
+    Sessions on a device after its log-in carry the user id.
+    """
+    identified = persons.identified[person]
+    after_sign_up = identified & (position >= identify_at[person])
+    used_after_sign_up = np.zeros(len(persons.device_anonymous_id), dtype=bool)
+    used_after_sign_up[device[after_sign_up]] = True
+    sign_up_session = session_first + np.maximum(identify_at, 0)
+    sign_up_device = device[sign_up_session]
+    device = np.where(identified & ~used_after_sign_up[device], sign_up_device[person], device)
+
+    # Each device's sessions after the sign-up, in time order (sessions are sorted by person and position,
+    # and a device belongs to one person, so a stable sort by device keeps the time order).
+    eligible = np.flatnonzero(after_sign_up)
+    by_device = eligible[np.argsort(device[eligible], kind="stable")]
+    device_count = len(used_after_sign_up)
+    sessions_on = np.bincount(device[by_device], minlength=device_count)
+    first_on = np.cumsum(sessions_on) - sessions_on
+    later = rng.random(device_count) >= LOGIN_AT_FIRST_VISIT_SHARE
+    pick = np.where(later, (rng.random(device_count) * sessions_on).astype(np.int64), 0)
+    # The sign-up device signs in at the sign-up, the first session on it after the sign-up.
+    pick[sign_up_device[persons.identified]] = 0
+    used = sessions_on > 0
+    login_session = np.full(device_count, -1, dtype=np.int64)
+    login_session[used] = by_device[first_on[used] + pick[used]]
+    identify_here = np.zeros(len(person), dtype=bool)
+    identify_here[login_session[used]] = True
+    login_position = np.where(used, position[np.maximum(login_session, 0)], np.iinfo(np.int64).max)
+    user_known = after_sign_up & (position > login_position[device])
+    return device, identify_here, user_known
 
 
 def _visit_range(
