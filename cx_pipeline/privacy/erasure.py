@@ -33,15 +33,18 @@ from cx_pipeline.privacy.exports import scrub_export_dir
 from cx_pipeline.privacy.identifiers import normalize_email, normalize_phone, nullif_blank
 from cx_pipeline.privacy.keys import keyed_hashes
 from cx_pipeline.privacy.scan import (
+    Since,
     TableRef,
     base_tables,
     delete_rows,
+    end_scan,
     file_text,
     has_column,
-    load_needles,
+    load_plain_needles,
     load_suppression_needles,
     register_scan_functions,
     scan_table,
+    scan_table_plain,
     text_hits,
 )
 
@@ -224,8 +227,12 @@ def resolve(connection: duckdb.DuckDBPyConnection, requests: list[ErasureRequest
     return resolutions
 
 
-def _needles_of(resolutions: Iterable[Resolution]) -> dict[str, str]:
-    """keyed hash -> request id for every plaintext that identifies the people being erased."""
+def plaintext_needles(resolutions: Iterable[Resolution]) -> dict[str, str]:
+    """plaintext -> request id for every value that identifies the people being erased.
+
+    The resolved identifiers (and their lower-cased forms), the customer ids and the bi customer pseudonyms.
+    Held only in memory and in temp tables while the requests are executed; never stored.
+    """
     plaintexts: dict[str, str] = {}
     for resolution in resolutions:
         request_id = resolution.request.request_id
@@ -233,9 +240,15 @@ def _needles_of(resolutions: Iterable[Resolution]) -> dict[str, str]:
         values |= resolution.customer_ids
         customer_keys = keyed_hashes(sorted(f"{BI_CUSTOMER_DOMAIN}:{c}" for c in resolution.customer_ids))
         values |= {key for key in customer_keys if key}
-        for value in values:
+        for value in sorted(values):
             plaintexts.setdefault(value, request_id)
             plaintexts.setdefault(value.lower(), request_id)
+    return plaintexts
+
+
+def _needles_of(resolutions: Iterable[Resolution]) -> dict[str, str]:
+    """keyed hash -> request id of :func:`plaintext_needles` (for files, matched by keyed hash)."""
+    plaintexts = plaintext_needles(resolutions)
     tokens = sorted(plaintexts)
     return {
         digest: plaintexts[token]
@@ -279,13 +292,21 @@ def suppress(
 def scrub_tables(
     connection: duckdb.DuckDBPyConnection,
     tables: Iterable[TableRef],
-    where_by_table: Mapping[TableRef, str] | None = None,
+    since_by_table: Mapping[TableRef, Since] | None = None,
+    *,
+    plaintext: bool = False,
 ) -> Counter:
-    """Delete the rows holding a needle (loaded beforehand); (request_id, table) -> rows removed."""
+    """Delete the rows holding a needle; (request_id, table) -> rows removed.
+
+    ``plaintext``: the needles were loaded with :func:`load_plain_needles` (a request being executed: plain
+    joins, no hashing); else with ``load_needles``/``load_suppression_needles`` (keyed hashes).
+    """
     removed: Counter = Counter()
     for table in tables:
-        where = (where_by_table or {}).get(table)
-        matches = scan_table(connection, table, where)
+        since = (since_by_table or {}).get(table)
+        matches = (
+            scan_table_plain(connection, table, since) if plaintext else scan_table(connection, table, since)
+        )
         if not matches:
             continue
         delete_rows(connection, table, matches)
@@ -342,21 +363,27 @@ def execute_erasure_requests(
     register_scan_functions(connection, country_code)
     report = ErasureReport(executed_at=executed_at)
     requests = pending_requests(connection, country_code)
+    # First the rows loaded since the previous run, against the suppression list as it was: the requests
+    # below then scan every row (those just loaded included) for their own people.
+    report.redelivered_rows_removed = scrub_new_raw_rows(connection, run_id=run_id, now=executed_at)
     if requests:
         resolutions = resolve(connection, requests)
         report.requests = resolutions
-        needles = _needles_of(resolutions)
+        plaintexts = plaintext_needles(resolutions)
         connection.execute("begin transaction")
         try:
             added = suppress(connection, resolutions, executed_at)
-            load_needles(connection, needles)
-            report.removed.update(scrub_tables(connection, scrubbable_tables(connection)))
+            load_plain_needles(connection, plaintexts)
+            report.removed.update(scrub_tables(connection, scrubbable_tables(connection), plaintext=True))
             _log(connection, report, added, run_id)
             connection.execute("commit")
         except BaseException:
             connection.execute("rollback")
             raise
+        finally:
+            end_scan(connection)
         # Files after the commit: a failed database step leaves them for the next try.
+        needles = _needles_of(resolutions)
         file_removed: Counter = Counter()
         if exports_dir is not None:
             file_removed.update(scrub_exports(exports_dir, needles))
@@ -365,7 +392,6 @@ def execute_erasure_requests(
         if file_removed:
             report.removed.update(file_removed)
             _audit(connection, file_removed, executed_at, run_id)
-    report.redelivered_rows_removed = scrub_new_raw_rows(connection, run_id=run_id, now=executed_at)
     report.suppression_list_size = connection.execute(
         "select count(*) from privacy.suppressed_identifiers"
     ).fetchall()[0][0]
@@ -408,17 +434,21 @@ def scrub_new_raw_rows(
 
     A late or re-delivered file of an erased person is loaded by ingestion like any other; this removes it
     from raw again (staging never shows it either way). Rows loaded before the previous scan were checked
-    then, or by the full scan of the request that suppressed them.
+    then, or by the full scan of the request that suppressed them. :func:`execute_erasure_requests` calls
+    this *before* executing new requests, whose own scan covers every row; so on a first run (no previous
+    scan, empty list) there is nothing to do. Without a previous scan but with a list (a warehouse from
+    before this bookkeeping), every raw row is scanned.
     """
     scanned_at = now or datetime.now(UTC)
     ensure_privacy_tables(connection)
     previous = connection.execute("select max(scanned_at) from privacy.suppression_scans").fetchall()[0][0]
     if load_suppression_needles(connection) == 0:
+        end_scan(connection)
         connection.execute("insert into privacy.suppression_scans values (?, ?, 0)", [scanned_at, run_id])
         return 0
     register_scan_functions(connection)
     tables: list[TableRef] = []
-    where: dict[TableRef, str] = {}
+    since: dict[TableRef, Since] = {}
     for table in scrubbable_tables(connection):
         if table.schema != "raw":
             continue
@@ -426,11 +456,11 @@ def scrub_new_raw_rows(
             if has_column(connection, table, column):
                 tables.append(table)
                 if previous is not None:
-                    where[table] = f"{column} >= timestamptz '{previous.isoformat()}'"
+                    since[table] = Since(column, previous)
                 break
     connection.execute("begin transaction")
     try:
-        removed = scrub_tables(connection, tables, where)
+        removed = scrub_tables(connection, tables, since)
         _audit(connection, removed, scanned_at, run_id)
         total = sum(removed.values())
         connection.execute(
@@ -440,4 +470,6 @@ def scrub_new_raw_rows(
     except BaseException:
         connection.execute("rollback")
         raise
+    finally:
+        end_scan(connection)
     return total

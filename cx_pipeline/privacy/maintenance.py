@@ -21,6 +21,7 @@ import duckdb
 
 from cx_pipeline.privacy.erasure import ensure_privacy_tables, scrubbable_tables
 from cx_pipeline.privacy.scan import (
+    end_scan,
     file_byte_hits,
     load_suppression_needles,
     register_scan_functions,
@@ -132,16 +133,25 @@ def compact_database(path: Path | str, config: dict[str, Any] | None = None) -> 
 
 
 def verify_erased(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Rows that still hold a suppressed identifier, per ``schema.table`` (empty = nothing left)."""
+    """Rows that still hold a suppressed identifier, per ``schema.table`` (empty = nothing left).
+
+    Every personal column of every table (:func:`cx_pipeline.privacy.scan.scan_columns`) is tokenised like
+    the erasure does; each distinct token of the whole warehouse is keyed-hashed once and compared with the
+    suppression list. Linear in the rows; rows are looked up only where a token matched.
+    """
     ensure_privacy_tables(connection)
     if load_suppression_needles(connection) == 0:
+        end_scan(connection)
         return {}
     register_scan_functions(connection)
     found: Counter = Counter()
-    for table in scrubbable_tables(connection):
-        rows = scan_table(connection, table)
-        if rows:
-            found[str(table)] += len(rows)
+    try:
+        for table in scrubbable_tables(connection):
+            rows = scan_table(connection, table)
+            if rows:
+                found[str(table)] += len(rows)
+    finally:
+        end_scan(connection)
     return dict(found)
 
 

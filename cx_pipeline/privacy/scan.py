@@ -1,14 +1,23 @@
-"""Finding a person's identifiers anywhere in the warehouse, in files and in raw bytes, by keyed hash.
+"""Finding a person's identifiers anywhere in the warehouse, in files and in raw bytes.
 
-A *needle* is the keyed hash of a normalised identifier (see :mod:`cx_pipeline.privacy.identifiers`). A row
-matches when any candidate token of any of its text-like columns (VARCHAR, JSON, lists, structs, UUIDs: all
-cast to text) hashes to a needle. Candidates of a value: the trimmed whole value (and lower-cased, and read
-as a phone), every email, every id-like token and every phone-like run of digits, normalised. So an email in
-a JSON blob, a formatted phone in a quarantined CSV line and a customer id inside a composite key all match.
+A *needle* is a normalised identifier of a person being erased (see :mod:`cx_pipeline.privacy.identifiers`):
+as plaintext while its request is executed, and afterwards only as its keyed hash (the suppression list). A
+row matches when any candidate token of any of its personal columns (:func:`scan_columns`: every text-like
+column, JSON and free text included, but not record keys, enums and references) is a needle. Candidates of a
+value: the trimmed whole value (and lower-cased), every email, every id-like token and every phone-like run of
+digits, normalised. So an email in a JSON blob or a comment, a formatted phone in a quarantined CSV line and a
+contact id inside a composite key all match.
 
-Two passes per table keep it cheap: (1) the distinct candidate tokens of the table are hashed (one keyed
-hash per distinct token, not per row) and compared with the needles; (2) only when some token matched, the
-rows holding those tokens are found by plain list membership against that short list of plaintext tokens.
+The work is linear in the rows and independent of the number of needles:
+
+- each column's *distinct* values are tokenised once (``value_tokens_sql``);
+- plaintext needles (a request being executed) are hash-joined with those tokens, and the matched values are
+  equality-joined back to the rows (:func:`matching_rows`); no keyed hash is computed;
+- hashed needles (the suppression list: re-delivered rows, verification) need the keyed hash of each token:
+  each distinct token is hashed once per scan session, whatever the number of tables it appears in
+  (:func:`matching_tokens`), and the rows are looked up only when a token matched.
+
+Plaintext only ever sits in temp tables of the scanning connection, dropped by :func:`end_scan`.
 """
 
 from __future__ import annotations
@@ -33,7 +42,11 @@ from cx_pipeline.privacy.identifiers import (
 )
 from cx_pipeline.privacy.keys import keyed_hashes, register_udfs
 
-NEEDLES_TABLE = "_cx360_needles"
+NEEDLES_TABLE = "_cx360_needles"  # identifier_hash, request_id
+PLAIN_TABLE = "_cx360_plain_needles"  # token, request_id (plaintext)
+TOKEN_HASHES_TABLE = "_cx360_token_hashes"  # token, identifier_hash: this session's hash cache (plaintext)
+_TABLE_TOKENS = "_cx360_table_tokens"
+_MATCHED_VALUES = "_cx360_matched_values"
 PHONE_MACRO = "cx360_normalize_phone"
 # Column types that cannot hold an identifier as text.
 _NON_TEXT_TYPES = re.compile(
@@ -86,6 +99,50 @@ def tokens_sql(value: str) -> str:
     )"""
 
 
+def _non_personal_columns() -> frozenset[str]:
+    """Column names that never hold personal data: source record keys, enums, references, other keys."""
+    from cx_pipeline.contracts import CONTRACTS
+
+    names: set[str] = set(NON_PERSONAL_EXTRA_COLUMNS)
+    for contract in CONTRACTS.values():
+        personal = {contract.field(name).column for name in contract.identifier_fields}
+        for contract_field in contract.fields:
+            column = contract_field.column
+            if column in personal or column in PERSON_RECORD_KEYS or contract_field.type != "string":
+                continue
+            if contract_field.name in contract.record_key or contract_field.allowed is not None:
+                names.add(column)
+    return frozenset(names)
+
+
+# Record keys that *are* person identifiers (a CRM contact is a person): always scanned.
+PERSON_RECORD_KEYS = frozenset({"contact_id"})
+# Besides the contracts' record keys and enums: shop references, keys derived from record keys only, keyed
+# hashes of non-person domains (never equal to a needle: the bi customer pseudonym has its own domain) and
+# dbt bookkeeping. Composite keys that can embed a person id (touchpoint_id 'crm:<contact_id>:...',
+# source_record_id, record_id, stage_spell_id, consent_version_id) are *not* listed: they are scanned.
+NON_PERSONAL_EXTRA_COLUMNS = frozenset(
+    {
+        "answer_id",
+        "answer_source_id",
+        "cart_id",
+        "consent_version_key",
+        "dbt_invocation_id",
+        "entered_by_touchpoint_key",
+        "invocation_id",
+        "mirror_cart_id",
+        "mirror_order_id",
+        "open_cart_id",
+        "order_id",
+        "order_key",
+        "product_id",
+        "stage_spell_key",
+        "touchpoint_key",
+    }
+)
+NON_PERSONAL_COLUMNS = _non_personal_columns()
+
+
 @dataclass(frozen=True)
 class TableRef:
     schema: str
@@ -97,6 +154,20 @@ class TableRef:
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Since:
+    """Only rows whose ``column`` (a load timestamp) is at or after ``at``; bound, never pasted."""
+
+    column: str
+    at: object
+
+    def condition(self) -> str:
+        return f"{quote(self.column)} >= $since"
+
+    def params(self) -> dict[str, object]:
+        return {"since": self.at}
 
 
 def base_tables(connection: duckdb.DuckDBPyConnection, exclude_schemas: Iterable[str] = ()) -> list[TableRef]:
@@ -114,6 +185,7 @@ def base_tables(connection: duckdb.DuckDBPyConnection, exclude_schemas: Iterable
 
 
 def text_columns(connection: duckdb.DuckDBPyConnection, table: TableRef) -> list[str]:
+    """The columns of ``table`` whose type can hold text (VARCHAR, JSON, UUID, lists, structs, maps)."""
     rows = connection.execute(
         """
         select column_name, data_type
@@ -124,6 +196,17 @@ def text_columns(connection: duckdb.DuckDBPyConnection, table: TableRef) -> list
         [table.schema, table.name],
     ).fetchall()
     return [name for name, data_type in rows if not _NON_TEXT_TYPES.match(data_type.upper())]
+
+
+def scan_columns(connection: duckdb.DuckDBPyConnection, table: TableRef) -> list[str]:
+    """The columns erasure and verification search: text-like and not a known non-personal column.
+
+    Record keys (message, event, ticket ids...), enums and references are left out; identifier columns, names,
+    free text (comments, subjects, reasons), JSON (traits, properties, context, ``_extra``), quarantined raw
+    lines, composite keys and every column this module does not know are searched.
+    """
+    skipped = NON_PERSONAL_COLUMNS
+    return [c for c in text_columns(connection, table) if c.lower() not in skipped]
 
 
 def has_column(connection: duckdb.DuckDBPyConnection, table: TableRef, column: str) -> bool:
@@ -139,56 +222,125 @@ def has_column(connection: duckdb.DuckDBPyConnection, table: TableRef, column: s
     }
 
 
+# ------------------------------------------------------------------------------------------ needles
+
+
 def load_needles(connection: duckdb.DuckDBPyConnection, needles: Mapping[str, str | None]) -> None:
     """Replace the temp needle table with ``{identifier_hash: request_id}``."""
     connection.execute(
-        "create or replace temp table _cx360_needles (identifier_hash varchar, request_id varchar)"
+        f"create or replace temp table {NEEDLES_TABLE} (identifier_hash varchar, request_id varchar)"
     )
     if needles:
-        connection.executemany(
-            "insert into _cx360_needles values (?, ?)", [[h, r] for h, r in needles.items()]
+        hashes = list(needles)
+        connection.execute(
+            f"insert into {NEEDLES_TABLE} select unnest($hashes), unnest($requests)",
+            {"hashes": hashes, "requests": [needles[h] for h in hashes]},
         )
 
 
 def load_suppression_needles(connection: duckdb.DuckDBPyConnection) -> int:
     """The whole suppression list as needles; returns how many."""
     connection.execute(
-        """
-        create or replace temp table _cx360_needles as
+        f"""
+        create or replace temp table {NEEDLES_TABLE} as
         select identifier_hash, min(request_id) as request_id
         from privacy.suppressed_identifiers
         group by identifier_hash
-        """
+        """  # noqa: S608 - constant name
     )
-    return connection.execute("select count(*) from _cx360_needles").fetchall()[0][0]
+    return connection.execute(f"select count(*) from {NEEDLES_TABLE}").fetchall()[0][0]  # noqa: S608
+
+
+def load_plain_needles(connection: duckdb.DuckDBPyConnection, tokens: Mapping[str, str | None]) -> None:
+    """Replace the temp table of plaintext needles ``{token: request_id}`` (dropped by :func:`end_scan`)."""
+    connection.execute(f"create or replace temp table {PLAIN_TABLE} (token varchar, request_id varchar)")
+    if tokens:
+        values = list(tokens)
+        connection.execute(
+            f"insert into {PLAIN_TABLE} select unnest($tokens), unnest($requests)",
+            {"tokens": values, "requests": [tokens[t] for t in values]},
+        )
+
+
+def end_scan(connection: duckdb.DuckDBPyConnection) -> None:
+    """Drop every temp table that holds plaintext (token hash cache, plaintext needles, matches)."""
+    for name in (TOKEN_HASHES_TABLE, PLAIN_TABLE, _TABLE_TOKENS, _MATCHED_VALUES, NEEDLES_TABLE):
+        connection.execute(f"drop table if exists temp.{name}")
+
+
+@contextlib.contextmanager
+def scan_session(connection: duckdb.DuckDBPyConnection):
+    """A scan session: the token hash cache is shared by every table scanned inside, and dropped after."""
+    try:
+        yield connection
+    finally:
+        end_scan(connection)
+
+
+# ------------------------------------------------------------------------------------------ matching
+
+
+def _distinct_values_sql(table: TableRef, columns: list[str], since: Since | None) -> str:
+    """(col, value): each column's distinct values as text, column ``i`` of ``columns`` as col = i."""
+    condition = f"and {since.condition()}" if since else ""
+    return "\nunion all\n".join(
+        f"select {index} as col, value from ("  # noqa: S608
+        f"select distinct cast({quote(column)} as varchar) as value from {table.qualified} "
+        f"where {quote(column)} is not null {condition})"
+        for index, column in enumerate(columns)
+    )
+
+
+def value_tokens_sql(table: TableRef, columns: list[str], since: Since | None = None) -> str:
+    """(col, value, token): the candidate tokens of each distinct value of each column (tokenised once)."""
+    return f"""
+        select col, value, token
+        from (
+            select col, value, unnest({tokens_sql("value")}) as token
+            from ({_distinct_values_sql(table, columns, since)})
+        )
+        where token is not null
+    """  # noqa: S608 - quoted names, bound values
 
 
 def matching_tokens(
-    connection: duckdb.DuckDBPyConnection, table: TableRef, columns: list[str], where: str | None = None
+    connection: duckdb.DuckDBPyConnection,
+    table: TableRef,
+    columns: list[str],
+    since: Since | None = None,
 ) -> dict[str, str | None]:
-    """Pass 1: the plaintext tokens of ``table`` whose keyed hash is a needle -> the needle's request id."""
+    """Hash pass: the plaintext tokens of ``table`` whose keyed hash is a needle -> the needle's request id.
+
+    Each distinct token is hashed once per scan session: tokens hashed for an earlier table are taken from
+    the session's cache (a temp table, dropped by :func:`end_scan`).
+    """
     if not columns:
         return {}
-    condition = f"where {where}" if where else ""
-    token_lists = ", ".join(tokens_sql(f"cast({quote(c)} as varchar)") for c in columns)
+    connection.execute(
+        f"create temp table if not exists {TOKEN_HASHES_TABLE} (token varchar, identifier_hash varchar)"
+    )
+    connection.execute(
+        f"create or replace temp table {_TABLE_TOKENS} as "  # noqa: S608 - quoted names, bound values
+        f"select distinct token from ({value_tokens_sql(table, columns, since)})",
+        since.params() if since else None,
+    )
+    connection.execute(
+        f"""
+        insert into {TOKEN_HASHES_TABLE}
+        select token, cx360_keyed_hash(token)
+        from {_TABLE_TOKENS} anti join {TOKEN_HASHES_TABLE} using (token)
+        """  # noqa: S608 - constant names
+    )
     rows = connection.execute(
         f"""
-        with tokens as (
-            select distinct token
-            from (
-                select unnest(flatten([{token_lists}])) as token
-                from {table.qualified} {condition}
-            )
-            where token is not null
-        ),
-        hashed as (
-            select token, cx360_keyed_hash(token) as identifier_hash from tokens
-        )
-        select hashed.token, {NEEDLES_TABLE}.request_id
-        from hashed
-        inner join {NEEDLES_TABLE} on hashed.identifier_hash = {NEEDLES_TABLE}.identifier_hash
-        """  # noqa: S608 - identifiers are quoted, values are bound or fixed patterns
+        select tokens.token, min(needles.request_id)
+        from {_TABLE_TOKENS} as tokens
+        inner join {TOKEN_HASHES_TABLE} as cache using (token)
+        inner join {NEEDLES_TABLE} as needles on cache.identifier_hash = needles.identifier_hash
+        group by tokens.token
+        """  # noqa: S608 - constant names
     ).fetchall()
+    connection.execute(f"drop table {_TABLE_TOKENS}")
     return dict(rows)
 
 
@@ -196,54 +348,83 @@ def matching_rows(
     connection: duckdb.DuckDBPyConnection,
     table: TableRef,
     columns: list[str],
-    tokens: Iterable[str],
-    where: str | None = None,
-) -> dict[int, str]:
-    """Pass 2: rowid -> one matched token, for the rows of ``table`` holding any of ``tokens``."""
-    token_list = sorted(set(tokens))
-    if not token_list or not columns:
+    since: Since | None = None,
+) -> dict[int, str | None]:
+    """Join pass: rowid -> request id of the rows of ``table`` holding a plaintext needle (``PLAIN_TABLE``).
+
+    Linear in the table: each column's distinct values are tokenised once and hash-joined with the needles;
+    the matched values are then equality-joined back to the rows. No keyed hash is computed.
+    """
+    if not columns:
         return {}
-    per_column = ", ".join(
-        f"list_intersect({tokens_sql(f'cast({quote(c)} as varchar)')}, $tokens)" for c in columns
-    )
-    condition = f"and ({where})" if where else ""
-    rows = connection.execute(
+    params = since.params() if since else None
+    connection.execute(
         f"""
-        select rid, hits[1] as token
-        from (
-            select rowid as rid, flatten([{per_column}]) as hits
-            from {table.qualified}
-            where true {condition}
-        )
-        where len(hits) > 0
-        """,  # noqa: S608
-        {"tokens": token_list},
+        create or replace temp table {_MATCHED_VALUES} as
+        select col, value, min(needles.request_id) as request_id
+        from ({value_tokens_sql(table, columns, since)}) as tokens
+        inner join {PLAIN_TABLE} as needles using (token)
+        group by col, value
+        """,  # noqa: S608 - quoted names, bound values
+        params,
+    )
+    hit_columns = [
+        col
+        for (col,) in connection.execute(f"select distinct col from {_MATCHED_VALUES}").fetchall()  # noqa: S608
+    ]
+    if not hit_columns:
+        connection.execute(f"drop table {_MATCHED_VALUES}")
+        return {}
+    condition = f"and rows.{since.condition()}" if since else ""
+    per_column = "\nunion all\n".join(
+        f"select rows.rowid as rid, matched.request_id from {table.qualified} as rows "  # noqa: S608
+        f"inner join {_MATCHED_VALUES} as matched "
+        f"on matched.col = {col} and cast(rows.{quote(columns[col])} as varchar) = matched.value "
+        f"where true {condition}"
+        for col in sorted(hit_columns)
+    )
+    rows = connection.execute(
+        f"select rid, min(request_id) from ({per_column}) group by rid",  # noqa: S608
+        params,
     ).fetchall()
+    connection.execute(f"drop table {_MATCHED_VALUES}")
     return dict(rows)
 
 
 def scan_table(
-    connection: duckdb.DuckDBPyConnection, table: TableRef, where: str | None = None
+    connection: duckdb.DuckDBPyConnection, table: TableRef, since: Since | None = None
 ) -> dict[int, str | None]:
-    """rowid -> request id of every row of ``table`` holding a needle (needles loaded beforehand)."""
-    columns = text_columns(connection, table)
-    tokens = matching_tokens(connection, table, columns, where)
+    """rowid -> request id of every row of ``table`` holding a needle (hashed needles loaded beforehand).
+
+    The keyed hash is computed only for the distinct tokens of the personal columns (:func:`scan_columns`),
+    each once per session; only when some token matched are the rows found, by joins on plaintext.
+    """
+    columns = scan_columns(connection, table)
+    tokens = matching_tokens(connection, table, columns, since)
     if not tokens:
         return {}
-    rows = matching_rows(connection, table, columns, tokens, where)
-    return {rid: tokens[token] for rid, token in rows.items()}
+    load_plain_needles(connection, tokens)
+    try:
+        return matching_rows(connection, table, columns, since)
+    finally:
+        connection.execute(f"drop table if exists {PLAIN_TABLE}")
+
+
+def scan_table_plain(
+    connection: duckdb.DuckDBPyConnection, table: TableRef, since: Since | None = None
+) -> dict[int, str | None]:
+    """rowid -> request id of the rows of ``table`` holding a plaintext needle (see load_plain_needles)."""
+    return matching_rows(connection, table, scan_columns(connection, table), since)
 
 
 def delete_rows(connection: duckdb.DuckDBPyConnection, table: TableRef, rowids: Iterable[int]) -> int:
     ids = sorted(set(rowids))
     if not ids:
         return 0
-    connection.execute("create or replace temp table _cx360_rowids (rid bigint)")
-    connection.executemany("insert into _cx360_rowids values (?)", [[i] for i in ids])
     connection.execute(
-        f"delete from {table.qualified} where rowid in (select rid from _cx360_rowids)"  # noqa: S608
+        f"delete from {table.qualified} where rowid in (select unnest($ids))",  # noqa: S608
+        {"ids": ids},
     )
-    connection.execute("drop table _cx360_rowids")
     return len(ids)
 
 
