@@ -11,12 +11,14 @@ both belong to the same person. Pairs are counted per group as n * (n - 1) / 2 i
 materialised, so this scales to millions of identifiers. A truth identifier the pipeline did not resolve
 (absent from the map, or without a customer) counts as a cluster of its own.
 
-Recall is also reported against what the data can support. Some true pairs have no evidence at all: a device
-a person browsed on but never signed in on, a phone given on one support call and nowhere else. The
-*evidence clusters* are the connected components of the identity graph's edges (records carrying two
-identifiers) restricted to pairs of the same person's non-shared identifiers: no deterministic method can
-put together what they keep apart. ``attainable_recall`` is their recall (the ceiling);
-``recall_of_attainable`` is the share of the evidence-backed pairs the pipeline found.
+Recall is also reported against what the data can support, as a diagnostic. The *evidence clusters* are the
+connected components of the identity graph's edges (records carrying two identifiers) restricted to pairs
+of the same person's non-shared identifiers: no deterministic method can put together what they keep
+apart. ``attainable_recall`` is their recall (the ceiling); ``recall_of_attainable`` is the share of the
+evidence-backed pairs the pipeline found. The generator's truth only claims links some chain of records
+supports (docs/generator.md, "Devices and sign-ins"), so on generated data the ceiling is 1 and both
+recalls agree; a truth with unsupported pairs (a device nobody signed in on, a phone given once and
+nowhere else) shows up as a ceiling below 1.
 
 The over-merge check looks for what the guard-rails exist to prevent: a predicted customer holding
 identifiers of two or more of the persons that share one planted identifier.

@@ -2,8 +2,10 @@
 
 Generates the default sample, loads it with the ingestion code into a fresh warehouse, runs
 ``dbt build --select +customer_identity_map +int_customer_id_merges`` and scores the identity map with
-``cx_pipeline.identity_scoring``. Then checks the resolution against a plain union-find / replay in Python,
-and the connected-components SQL on long chains.
+``cx_pipeline.identity_scoring`` (pairwise precision and raw recall >= 0.99), checks that the guard-rails
+catch every planted family device and placeholder and that late log-ins stitch earlier anonymous browsing.
+Then checks the resolution against a plain union-find / replay in Python, and the connected-components SQL
+on long chains.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ SAMPLE_PERSONS = int(os.environ.get("CX360_IDENTITY_TEST_PERSONS", "2000"))
 DBT_SELECTION = ["+customer_identity_map", "+int_customer_id_merges"]
 # Targets on the default sample (docs/identity.md, "Accuracy").
 MIN_PRECISION = 0.99
-MIN_RECALL_OF_ATTAINABLE = 0.99
+MIN_RECALL = 0.99
+# A device counts as stitched retroactively when its anonymous activity began this long before the record
+# that tied it to a customer (sessions are at least three hours apart, so this is an earlier session).
+RETROACTIVE_MS = 3_600_000
 TYPE_RANK = {"crm_contact_id": 1, "user_id": 2, "email": 3, "phone": 4, "anonymous_id": 5}
 
 
@@ -182,11 +187,117 @@ def test_identity_accuracy_against_truth(identity_warehouse: dict[str, Path]) ->
     )
     assert score.precision >= MIN_PRECISION
     assert score.person_level.precision >= MIN_PRECISION
-    # Recall is asserted against what the records support: a device nobody signed in on, or a phone given
-    # once and nowhere else, cannot be linked by any deterministic rule. The raw recall (~0.91 over all
-    # identifiers, ~0.99 over person-level ones) is printed above; docs/identity.md, "Accuracy".
-    assert score.recall_of_attainable >= MIN_RECALL_OF_ATTAINABLE
-    assert score.person_level.recall_of_attainable >= MIN_RECALL_OF_ATTAINABLE
+    # Raw recall against the truth, over all identifiers and over person-level ones (docs/identity.md,
+    # "Accuracy"). The generator's truth only claims links the records can support, so the recall of the
+    # attainable pairs (printed above) equals the raw recall; it stays as a diagnostic should they part.
+    assert score.recall >= MIN_RECALL
+    assert score.person_level.recall >= MIN_RECALL
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("identity")
+def test_guard_rails_catch_every_planted_shared_identifier(identity_warehouse: dict[str, Path]) -> None:
+    """Every planted family device is a shared device, every planted placeholder is blocklisted."""
+    from cx_pipeline.identity_scoring import load_truth
+    from cx_pipeline.warehouse import connect
+
+    conn = connect(identity_warehouse["warehouse"], read_only=True)
+    try:
+        load_truth(conn, identity_warehouse["truth"])
+        planted = conn.execute(
+            """
+            select truth.identifier_type, truth.identifier_value,
+                coalesce(resolved.is_shared_device, false), coalesce(observed.is_blocklisted, false),
+            from (
+                select distinct identifier_type, identifier_value from identity_truth where is_shared
+            ) as truth
+            left join intermediate.int_identifiers_resolved as resolved
+                using (identifier_type, identifier_value)
+            left join intermediate.int_identifiers_observed as observed
+                using (identifier_type, identifier_value)
+            """
+        ).fetchall()
+        dropped = dict(
+            conn.execute(
+                "select drop_reason, count(*) from intermediate.int_identity_edges_filtered "
+                "where not is_kept group by drop_reason"
+            ).fetchall()
+        )
+    finally:
+        conn.close()
+    devices = [row for row in planted if row[0] == "anonymous_id"]
+    placeholders = [row for row in planted if row[0] != "anonymous_id"]
+    print(
+        f"\nplanted: {len(devices)} family devices, {len(placeholders)} placeholders; "
+        f"edges dropped: {dropped}"
+    )
+    assert devices, "the sample must plant family devices"
+    assert placeholders, "the sample must plant placeholders"
+    assert [row for row in devices if not row[2]] == [], "family devices not detected as shared"
+    assert [row for row in placeholders if not row[3]] == [], "placeholders not blocklisted"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("identity")
+def test_late_log_ins_stitch_earlier_anonymous_activity(identity_warehouse: dict[str, Path]) -> None:
+    """Devices browsed anonymously for a while before a log-in (or a guest checkout) on them end up in the
+    customer of the person's account, email and CRM records."""
+    from cx_pipeline.identity_scoring import load_truth
+    from cx_pipeline.warehouse import connect
+
+    conn = connect(identity_warehouse["warehouse"], read_only=True)
+    try:
+        load_truth(conn, identity_warehouse["truth"])
+        linked, stitched, correct = conn.execute(
+            f"""
+            with ends as (
+                select
+                    identifier_type_a as identifier_type,
+                    identifier_value_a as identifier_value,
+                    first_seen_at,
+                from intermediate.int_identity_edges_filtered where is_kept
+                union all
+                select identifier_type_b, identifier_value_b, first_seen_at
+                from intermediate.int_identity_edges_filtered where is_kept
+            ),
+            tied as (
+                select identifier_value, min(first_seen_at) as tied_at
+                from ends where identifier_type = 'anonymous_id' group by identifier_value
+            ),
+            devices as (
+                select
+                    resolved.identifier_value,
+                    resolved.customer_id,
+                    resolved.first_seen_at < tied.tied_at - interval {RETROACTIVE_MS} millisecond as is_late,
+                    truth.person_id,
+                from intermediate.int_identifiers_resolved as resolved
+                inner join tied using (identifier_value)
+                inner join identity_truth as truth using (identifier_type, identifier_value)
+                where resolved.identifier_type = 'anonymous_id' and resolved.customer_id is not null
+            ),
+            person_customer as (
+                select truth.person_id, mode(resolved.customer_id) as customer_id
+                from identity_truth as truth
+                inner join intermediate.int_identifiers_resolved as resolved
+                    using (identifier_type, identifier_value)
+                where truth.identifier_type <> 'anonymous_id' and not truth.is_shared
+                group by truth.person_id
+            )
+            select
+                count(*),
+                count(*) filter (where is_late),
+                count(*) filter (where is_late and devices.customer_id = person_customer.customer_id),
+            from devices
+            left join person_customer using (person_id)
+            """  # noqa: S608 - a constant
+        ).fetchall()[0]
+    finally:
+        conn.close()
+    print(
+        f"\n{linked} devices linked to a customer, {stitched} of them browsed anonymously before the log-in"
+    )
+    assert stitched > 0.05 * linked, "late log-ins must be part of the sample"
+    assert correct == stitched
 
 
 @pytest.mark.slow
