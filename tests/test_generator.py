@@ -408,6 +408,116 @@ def test_no_record_of_a_person_comes_after_their_last_seen_at(
             assert first_seen <= parse_timestamp(record[time_field[source]]) <= last_seen, (person, source)
 
 
+def _record_identifiers(source: str, record: dict) -> set[tuple[str, str]]:
+    """The normalised identifiers one well-formed record carries (identify traits included)."""
+    found = set()
+    for column, kind in IDENTIFIER_COLUMNS[source].items():
+        value = record.get(column)
+        if value:
+            normalised = {"email": normalise_email, "phone": normalise_phone}.get(kind, str)(value)
+            if normalised:
+                found.add((kind, normalised))
+    traits = (record.get("traits") or {}) if source == "web_events" else {}
+    if traits.get("email"):
+        found.add(("email", normalise_email(traits["email"])))
+    if traits.get("phone") and normalise_phone(traits["phone"]):
+        found.add(("phone", normalise_phone(traits["phone"])))
+    return found
+
+
+def test_every_pair_of_a_persons_identifiers_is_tied_by_records(sample: Sample) -> None:
+    """The truth claims no link the records cannot support (docs/generator.md, "Devices and sign-ins").
+
+    Records carrying two of a person's own (non-shared) identifiers tie them; shared identifiers (family
+    devices, placeholders) tie nothing. Each person's own identifiers must then be one connected group, and
+    no record may carry own identifiers of two persons.
+    """
+    person_of = _person_of(sample)
+    parent = {key: key for key in person_of}
+
+    def find(key: tuple[str, str]) -> tuple[str, str]:
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for source in IDENTIFIER_COLUMNS:
+        for line in sample.good(source):
+            own = sorted(key for key in _record_identifiers(source, line.record) if key in person_of)
+            assert len({person_of[key] for key in own}) <= 1, (source, line.record)
+            for a, b in itertools.pairwise(own):
+                parent[find(a)] = find(b)
+    groups_of: dict[str, set] = defaultdict(set)
+    for key, person in person_of.items():
+        groups_of[person].add(find(key))
+    split = {person: len(groups) for person, groups in groups_of.items() if len(groups) > 1}
+    assert split == {}
+
+
+def test_devices_and_log_ins(sample: Sample) -> None:
+    """Persons who never sign in browse on one device; the others log in on every device they use, some
+    after browsing on it anonymously in earlier sessions."""
+    devices_of: dict[str, set[str]] = defaultdict(set)
+    signs_in = set()
+    for row in sample.identifiers:
+        if row["identifier_type"] == "anonymous_id":
+            devices_of[row["person_id"]].add(row["identifier_value"])
+        if row["identifier_type"] == "user_id":
+            signs_in.add(row["person_id"])
+    never = [person for person in sample.persons if person not in signs_in]
+    assert never and all(len(devices_of[person]) == 1 for person in never)
+    assert any(len(devices_of[person]) > 1 for person in signs_in)
+
+    user_of = {
+        row["identifier_value"]: row["person_id"]
+        for row in sample.identifiers
+        if row["identifier_type"] == "user_id"
+    }
+    logged_in: set[tuple[str, str]] = set()  # (person, device)
+    first_seen: dict[str, datetime] = {}
+    log_in_at: dict[tuple[str, str], datetime] = {}
+    for line in sample.good("web_events"):
+        record = line.record
+        when = parse_timestamp(record["timestamp"])
+        device = record["anonymousId"]
+        first_seen[device] = min(first_seen.get(device, when), when)
+        if record["type"] == "identify":
+            key = (user_of[record["userId"]], device)
+            logged_in.add(key)
+            log_in_at[key] = min(log_in_at.get(key, when), when)
+    missing = {(person, device) for person in signs_in for device in devices_of[person]} - logged_in
+    assert missing == set()
+    late = [key for key, when in log_in_at.items() if when - first_seen[key[1]] > timedelta(hours=2)]
+    assert len(late) > 0.1 * len(log_in_at)
+
+
+def test_phones_come_with_a_tie_to_the_person(sample: Sample) -> None:
+    """A ticket or erasure request with a real phone carries the email; a phone-only CRM duplicate holds a
+    number another contact of the person holds."""
+    for source, email_column, phone_column in (
+        ("support_interactions", "requester_email", "requester_phone"),
+        ("erasure_requests", "email", "phone"),
+    ):
+        for line in sample.good(source):
+            phone = normalise_phone(line.record[phone_column] or "")
+            if phone and phone != "+10000000000":
+                email = normalise_email(line.record[email_column] or "")
+                assert email and email not in PLACEHOLDER_EMAILS, (source, line.record)
+    contacts_with_email: dict[str, set[str]] = defaultdict(set)
+    phone_only = []
+    person_of = _person_of(sample)
+    for line in sample.good("crm_contacts"):
+        record = line.record
+        phone = normalise_phone(record["phone"] or "")
+        if record["email"]:
+            if phone:
+                contacts_with_email[person_of[("crm_contact_id", record["contact_id"])]].add(phone)
+        elif phone:
+            phone_only.append((person_of[("crm_contact_id", record["contact_id"])], phone))
+    assert phone_only, "the sample must have phone-only CRM duplicates"
+    assert all(phone in contacts_with_email[person] for person, phone in phone_only)
+
+
 # --- messiness --------------------------------------------------------------------------------------------
 
 
