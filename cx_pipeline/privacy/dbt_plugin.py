@@ -1,8 +1,15 @@
-"""dbt-duckdb plugin: registers ``cx360_keyed_hash(varchar)`` on every connection dbt opens.
+"""dbt-duckdb plugin: gives every connection and cursor dbt uses the keyed hash ``cx360_keyed_hash(value)``.
 
 Enabled in ``dbt_project/profiles.yml`` under ``plugins: [{module: cx_pipeline.privacy.dbt_plugin}]``. The key
-is read when dbt starts (see :mod:`cx_pipeline.privacy.keys`), so models call the function by name and the
-key never appears in compiled SQL.
+is read when dbt starts (see :mod:`cx_pipeline.privacy.keys`). The macro is plain DuckDB SQL; the key's
+HMAC pads are connection variables set here, bound as parameters, so the key never appears in compiled SQL,
+``target/``, dbt's logs or the warehouse file.
+
+dbt-duckdb opens one DuckDB connection (``configure_connection``) and runs every model on a cursor of it
+(``configure_cursor``). DuckDB keeps variables and temp macros per connection, and a cursor is a new one,
+so both hooks register them. ``configure_connection`` also stores the macro (text only) in the warehouse's
+``main`` schema, so the staging views that call it bind on any connection: one without the key gets a
+clear error when a hash is actually computed instead of silent nulls.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-from cx_pipeline.privacy.keys import load_key, register_udfs
+from cx_pipeline.privacy.keys import install_persistent_macro, load_key, register_udfs
 
 
 class Plugin(BasePlugin):
@@ -20,3 +27,7 @@ class Plugin(BasePlugin):
 
     def configure_connection(self, conn) -> None:
         register_udfs(conn, self._key)
+        install_persistent_macro(conn)
+
+    def configure_cursor(self, cursor) -> None:
+        register_udfs(cursor, self._key)
