@@ -2,16 +2,75 @@
     Every interaction from every source, one row each, in one shape: what happened, when, where, and the
     identifiers the record carried (attribution to a customer happens once, in int_touchpoints_attributed).
     touchpoint_id = '<source_system>:<source record id>' is stable across runs. Rules: docs/journey.md.
+
+    Incremental (docs/operations.md, "Incremental dbt models"): a build re-reads only the records loaded since
+    the newest `_loaded_at` in the table minus `touchpoints_lookback_hours`, and replaces their rows
+    (delete+insert on touchpoint_id). Records are placed by their own time, so a late event lands on its day.
+    Hooks (macros/incremental_touchpoints.sql) rebuild after a replaced landing file and withdraw rows a new
+    record made obsolete. The first build and `--full-refresh` read everything.
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='touchpoint_id',
+        pre_hook="{{ touchpoints_rebuild_when_files_replaced() }}",
+        post_hook=[
+            "{{ touchpoints_withdraw_segment_copies() }}",
+            "{{ touchpoints_withdraw_stale_crm_updates() }}",
+        ],
+    )
+}}
 {%- set app_device_types = var('app_device_types') -%}
 {%- set mirrored_events = ['Product Added', 'Product Removed', 'Checkout Started', 'Order Completed'] -%}
 
-with segment_events as (
-    select * from {{ ref('stg_segment__events') }}
+with
+{%- if is_incremental() %}
+
+-- Start of the load window (macros/incremental_touchpoints.sql): the first landing file not built yet.
+load_window as (
+    select {{ touchpoints_loaded_since() }} as loaded_since,
 ),
 
+-- Segment messages built already from a delivery before the load window.
+segment_built as (
+    select touchpoint_id from {{ this }}
+    where source_system = 'segment' and _loaded_at < (select loaded_since from load_window)
+),
+{%- endif %}
+
+segment_deliveries as (
+    select * from {{ ref('stg_segment__event_deliveries') }}
+    {%- if is_incremental() %}
+        where _loaded_at >= (select loaded_since from load_window)
+    {%- endif %}
+),
+
+-- The first delivery of each messageId wins (the rule of stg_segment__events, applied to the deliveries of
+-- the load window, so that an incremental build does not rank every message ever delivered).
+segment_events as (
+    select segment_deliveries.*
+    from segment_deliveries
+    {%- if is_incremental() %}
+        left join segment_built on 'segment:' || segment_deliveries.message_id = segment_built.touchpoint_id
+        where segment_built.touchpoint_id is null
+    {%- endif %}
+    qualify row_number() over (
+        partition by segment_deliveries.message_id
+        order by segment_deliveries._loaded_at, segment_deliveries._source_file, segment_deliveries._source_line
+    ) = 1
+),
+
+-- Every cart event: the shop's carts and orders decide which Segment events are copies.
 cart_events as (
     select * from {{ ref('stg_shop__cart_events') }}
+),
+
+cart_events_loaded as (
+    select * from cart_events
+    {%- if is_incremental() %}
+        where _loaded_at >= (select loaded_since from load_window)
+    {%- endif %}
 ),
 
 -- The channel of each order (and cart), to place returns and cancellations where the purchase happened.
@@ -24,24 +83,43 @@ order_channels as (
     group by order_id
 ),
 
+-- Rejections loaded in the window, and those of orders with new cart events (their channel may change).
 product_rejections as (
     select * from {{ ref('stg_shop__product_rejections') }}
+    {%- if is_incremental() %}
+        where
+            _loaded_at >= (select loaded_since from load_window)
+            or order_id in (select order_id from cart_events_loaded)
+    {%- endif %}
 ),
 
 tickets as (
     select * from {{ ref('stg_support__tickets') }}
+    {%- if is_incremental() %}
+        where _loaded_at >= (select loaded_since from load_window)
+    {%- endif %}
 ),
 
 nps_responses as (
     select * from {{ ref('stg_surveys__nps_responses') }}
+    {%- if is_incremental() %}
+        where _loaded_at >= (select loaded_since from load_window)
+    {%- endif %}
 ),
 
 consent_events as (
     select * from {{ ref('stg_privacy__consent_events') }}
+    {%- if is_incremental() %}
+        where _loaded_at >= (select loaded_since from load_window)
+    {%- endif %}
 ),
 
+-- A contact's latest version: a new one replaces both its `created` and its `updated` row.
 crm_contacts as (
     select * from {{ ref('stg_crm__contacts') }}
+    {%- if is_incremental() %}
+        where _loaded_at >= (select loaded_since from load_window)
+    {%- endif %}
 ),
 
 -- Carts and orders the shop backend recorded: Segment's client-side copies of their events are dropped.
@@ -139,6 +217,8 @@ from_segment as (
         case when event_name = 'Order Completed' then order_total end as revenue,
         trait_first_name as first_name,
         trait_last_name as last_name,
+        properties ->> 'cart_id' as cart_id,
+        _loaded_at,
     from segment_classified
 ),
 
@@ -171,7 +251,9 @@ from_cart_events as (
         case when event_type = 'order_placed' then line_amount end as revenue,
         cast(null as varchar) as first_name,
         cast(null as varchar) as last_name,
-    from cart_events
+        cart_id,
+        _loaded_at,
+    from cart_events_loaded
 ),
 
 from_rejections as (
@@ -199,6 +281,8 @@ from_rejections as (
         cast(null as decimal(18, 4)) as revenue,
         cast(null as varchar) as first_name,
         cast(null as varchar) as last_name,
+        cast(null as varchar) as cart_id,
+        rejections._loaded_at,
     from product_rejections as rejections
     left join order_channels on rejections.order_id = order_channels.order_id
 ),
@@ -225,6 +309,8 @@ from_tickets as (
         cast(null as decimal(18, 4)) as revenue,
         cast(null as varchar) as first_name,
         cast(null as varchar) as last_name,
+        cast(null as varchar) as cart_id,
+        _loaded_at,
     from tickets
 ),
 
@@ -254,6 +340,8 @@ from_nps as (
         cast(null as decimal(18, 4)) as revenue,
         cast(null as varchar) as first_name,
         cast(null as varchar) as last_name,
+        cast(null as varchar) as cart_id,
+        _loaded_at,
     from nps_responses
 ),
 
@@ -279,6 +367,8 @@ from_consents as (
         cast(null as decimal(18, 4)) as revenue,
         cast(null as varchar) as first_name,
         cast(null as varchar) as last_name,
+        cast(null as varchar) as cart_id,
+        _loaded_at,
     from consent_events
 ),
 
@@ -293,6 +383,7 @@ crm_moments as (
         crm_lifecycle_stage,
         'created' as moment,
         created_at as occurred_at,
+        _loaded_at,
     from crm_contacts
     union all
     select
@@ -304,6 +395,7 @@ crm_moments as (
         crm_lifecycle_stage,
         'updated' as moment,
         updated_at as occurred_at,
+        _loaded_at,
     from crm_contacts
     where updated_at > created_at
 ),
@@ -330,6 +422,8 @@ from_crm as (
         cast(null as decimal(18, 4)) as revenue,
         first_name,
         last_name,
+        cast(null as varchar) as cart_id,
+        _loaded_at,
     from crm_moments
 ),
 

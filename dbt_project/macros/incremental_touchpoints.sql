@@ -1,0 +1,111 @@
+{#-
+    The incremental build of int_touchpoints_unioned (docs/operations.md, "Incremental dbt models").
+
+    An incremental build reads the staged records of the landing files loaded since the last build (found in
+    the ingestion manifest, see touchpoints_loaded_since) and replaces their touchpoints (delete+insert on
+    touchpoint_id).
+    Two hooks keep the table equal to a full rebuild where a new record changes or removes an older row:
+    - pre-hook: a landing file replaced by a changed version since the last build may have lost records, which
+      only a rebuild drops: the table is emptied and the build re-reads everything, in the same transaction;
+    - post-hook: rows a new record made obsolete are withdrawn (Segment's copy of a cart or order the shop
+      recorded in this batch; a CRM contact's `updated` row when its latest version has no later update).
+    On a full build (first build, `--full-refresh`) both hooks are empty.
+-#}
+
+
+{#-
+    Start of the load window, as an SQL expression: the earliest landing file (manifest row) whose records are
+    not in the table yet, among those loaded at most `touchpoints_lookback_hours` before the newest load the
+    table holds. Usually that is the first file of the new delivery (nothing older is re-read); a file stamped
+    earlier than one already built (a second ingestion host, a clock set back) is still picked up within the
+    lookback. 'infinity' when nothing is new; '-infinity' (read everything) when the table is empty.
+-#}
+{% macro touchpoints_loaded_since() -%}
+    {%- set touchpoint_sources = [
+        'web_events', 'cart_events', 'product_rejections', 'support_interactions', 'nps_responses',
+        'gdpr_consents', 'crm_contacts',
+    ] -%}
+    (
+        with built as (
+            select max(_loaded_at) as newest_load from {{ this }}
+        ),
+
+        not_built as (
+            select manifest.loaded_at
+            from {{ ingestion_manifest() }} as manifest
+            cross join built
+            where
+                manifest.source in ({{ sql_value_list(touchpoint_sources) }})
+                and manifest.superseded_at is null
+                and manifest.rows_loaded > 0
+                and manifest.loaded_at >= built.newest_load - to_hours({{ var('touchpoints_lookback_hours') | int }})
+                and manifest.loaded_at not in (
+                    select distinct this_load._loaded_at from {{ this }} as this_load
+                    where this_load._loaded_at >= built.newest_load - to_hours(
+                        {{ var('touchpoints_lookback_hours') | int }}
+                    )
+                )
+        )
+
+        select
+            case
+                when (select newest_load from built) is null then cast('-infinity' as timestamptz)
+                else coalesce((select min(loaded_at) from not_built), cast('infinity' as timestamptz))
+            end
+    )
+{%- endmacro %}
+
+
+{#- The ingestion manifest (raw.loaded_files, written by cx_pipeline/ingestion; not a dbt source). -#}
+{% macro ingestion_manifest() -%}
+    {{ adapter.quote('raw') }}.{{ adapter.quote('loaded_files') }}
+{%- endmacro %}
+
+
+{% macro touchpoints_rebuild_when_files_replaced() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where exists (
+            select 1
+            from {{ ingestion_manifest() }}
+            where superseded_at > (select max(_loaded_at) from {{ this }})
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro touchpoints_withdraw_segment_copies() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where
+            source_system = 'segment'
+            and touchpoint_type in ('cart_add', 'cart_remove', 'checkout_start', 'order')
+            and (
+                cart_id in (
+                    select cart_id from {{ this }}
+                    where source_system = 'shop' and cart_id is not null
+                )
+                or order_id in (
+                    select order_id from {{ this }}
+                    where source_system = 'shop' and touchpoint_type = 'order' and order_id is not null
+                )
+            )
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro touchpoints_withdraw_stale_crm_updates() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} as crm_updated
+        where
+            crm_updated.source_system = 'crm'
+            and crm_updated.touchpoint_id = 'crm:' || crm_updated.source_record_id || ':updated'
+            and exists (
+                select 1
+                from {{ this }} as crm_created
+                where
+                    crm_created.touchpoint_id = 'crm:' || crm_updated.source_record_id || ':created'
+                    and crm_created._loaded_at > crm_updated._loaded_at
+            )
+    {%- endif -%}
+{%- endmacro %}
