@@ -64,7 +64,10 @@ def test_sql_udf_matches_python_and_key_stays_out_of_sql(monkeypatch) -> None:
         register_udfs(connection)  # idempotent
         rows = connection.execute("select cx360_keyed_hash('x'), cx360_keyed_hash(null)").fetchall()
         assert rows == [(keyed_hash("x"), None)]
-        assert connection.cursor().execute("select cx360_keyed_hash('x')").fetchall() == [(keyed_hash("x"),)]
+        # A cursor is a new DuckDB connection: it needs its own registration (docs/privacy.md).
+        cursor = connection.cursor()
+        register_udfs(cursor)
+        assert cursor.execute("select cx360_keyed_hash('x')").fetchall() == [(keyed_hash("x"),)]
     finally:
         connection.close()
 
@@ -195,3 +198,212 @@ def test_privacy_assets_sit_between_ingestion_dbt_and_exports() -> None:
     assert exports in graph.get(verification).parent_keys
     assert dg.AssetKey(["marketing", "audience_win_back"]) in graph.get(exports).parent_keys
     assert verification not in set(graph.upstream_key_iterator(suppression))
+
+
+# ------------------------------------------------------------------------------------------ linear scans
+
+
+@pytest.fixture
+def scan_db(monkeypatch: pytest.MonkeyPatch):
+    from cx_pipeline.privacy.scan import register_scan_functions
+
+    monkeypatch.setenv(keys.KEY_ENV, "f" * 32)
+    connection = duckdb.connect()
+    register_scan_functions(connection)
+    yield connection
+    connection.close()
+
+
+_UUID = "0b7f6a52-3c1e-4c2a-9d8e-5f1a2b3c4d5e"
+
+
+def _nps_table(connection) -> None:
+    connection.execute("create schema if not exists raw")
+    connection.execute(
+        """
+        create table raw.nps_responses as select * from (values
+            ('R1', null, 'Great, but write to Jo.Doe@Mail.COM next time', 3, 'post_purchase', null),
+            ('R2', 'other@example.com', 'fine', 9, 'relationship', null),
+            ('R3', null, 'Great, but write to Jo.Doe@Mail.COM next time', 4, 'onboarding', null),
+            (?, null, 'the record key is a UUID', 5, 'onboarding', null),
+            ('R5', null, null, 6, 'onboarding', '{"traits": {"email": " JO.DOE@mail.com"}}'::json)
+        ) as v(response_id, email, comment, score, touchpoint, _extra)
+        """,
+        [_UUID],
+    )
+
+
+def _ids_of(connection, table: str, rowids) -> list[str]:
+    return sorted(
+        r
+        for (r,) in connection.execute(
+            f"select response_id from {table} where rowid in (select unnest(?))",  # noqa: S608
+            [sorted(rowids)],
+        ).fetchall()
+    )
+
+
+def test_scan_finds_an_email_in_free_text_and_json_but_skips_record_keys_and_enums(scan_db) -> None:
+    from cx_pipeline.privacy.scan import (
+        TOKEN_HASHES_TABLE,
+        TableRef,
+        end_scan,
+        load_needles,
+        load_plain_needles,
+        scan_columns,
+        scan_table,
+        scan_table_plain,
+    )
+
+    _nps_table(scan_db)
+    table = TableRef("raw", "nps_responses")
+    # The UUID record key and the enum are never read; numbers neither.
+    assert scan_columns(scan_db, table) == ["email", "comment", "_extra"]
+
+    load_needles(scan_db, {keyed_hash("jo.doe@mail.com"): "ER-1", keyed_hash(_UUID): "ER-2"})
+    hashed = scan_table(scan_db, table)
+    # Both rows with the same comment (one distinct value, joined back to every row) and the JSON row.
+    assert _ids_of(scan_db, "raw.nps_responses", hashed) == ["R1", "R3", "R5"]
+    assert set(hashed.values()) == {"ER-1"}
+    hashed_tokens = {t for (t,) in scan_db.execute(f"select token from {TOKEN_HASHES_TABLE}").fetchall()}  # noqa: S608
+    assert "jo.doe@mail.com" in hashed_tokens
+    assert _UUID not in hashed_tokens  # the key column's values were never hashed
+    end_scan(scan_db)
+    temp = scan_db.execute("select count(*) from duckdb_tables() where temporary").fetchall()[0][0]
+    assert temp == 0  # no plaintext left behind
+
+    # The same rows by plain joins (a request being executed: no hashing at all).
+    load_plain_needles(scan_db, {"jo.doe@mail.com": "ER-1", _UUID: "ER-2"})
+    assert scan_table_plain(scan_db, table) == hashed
+    end_scan(scan_db)
+
+
+def test_values_found_clean_are_rescanned_when_the_needles_change(scan_db) -> None:
+    from cx_pipeline.privacy.scan import TableRef, load_needles, scan_table
+
+    scan_db.execute("create schema s")
+    for name in ("a", "b"):
+        scan_db.execute(
+            f"create table s.{name} as select * from (values ('U12345678'), ('x')) as v(user_id)"  # noqa: S608
+        )
+    load_needles(scan_db, {keyed_hash("U99999999"): "ER-1"})
+    assert scan_table(scan_db, TableRef("s", "a")) == {}  # 'U12345678' is now known clean...
+    load_needles(scan_db, {keyed_hash("U12345678"): "ER-2"})
+    # ...for the old needles only.
+    assert list(scan_table(scan_db, TableRef("s", "b")).values()) == ["ER-2"]
+    assert list(scan_table(scan_db, TableRef("s", "a")).values()) == ["ER-2"]
+
+
+def test_redelivered_rows_are_scrubbed_and_only_rows_loaded_since_the_last_scan_are_read(scan_db) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cx_pipeline.privacy.erasure import ensure_privacy_tables, scrub_new_raw_rows
+
+    t0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    ensure_privacy_tables(scan_db)
+    # First run: nothing suppressed yet, nothing to read; the scan is recorded.
+    assert scrub_new_raw_rows(scan_db, run_id="r0", now=t0) == 0
+    scan_db.execute(
+        "insert into privacy.suppressed_identifiers values (?, 'email', 'ER-1', ?)",
+        [keyed_hash("jo@example.com"), t0],
+    )
+    scan_db.execute("create schema raw")
+    scan_db.execute(
+        """
+        create table raw.crm_contacts as select * from (values
+            ('C1', 'ann@example.com', ?::timestamptz),
+            ('C2', ' JO@example.com ', ?::timestamptz),
+            ('C3', 'ann@example.com', ?::timestamptz)
+        ) as v(contact_id, email, _loaded_at)
+        """,
+        [t0 - timedelta(hours=1), t0 + timedelta(hours=1), t0 + timedelta(hours=1)],
+    )
+    scan_db.execute(
+        """
+        create table raw.quarantine as select * from (values
+            ('crm_contacts', 'C4,jo@example.com,not-a-date', ?::timestamptz)
+        ) as v(source, raw_record, quarantined_at)
+        """,
+        [t0 + timedelta(hours=1)],
+    )
+    # A row loaded before the previous scan is not read again: it was checked then.
+    scan_db.execute("update raw.crm_contacts set email = 'jo@example.com' where contact_id = 'C1'")
+
+    assert scrub_new_raw_rows(scan_db, run_id="r1", now=t0 + timedelta(hours=2)) == 2
+    left = scan_db.execute("select contact_id from raw.crm_contacts order by 1").fetchall()
+    assert left == [("C1",), ("C3",)]
+    assert scan_db.execute("select count(*) from raw.quarantine").fetchall() == [(0,)]
+    audit = scan_db.execute(
+        "select request_id, table_name, rows_removed from privacy.erasure_audit order by 2"
+    ).fetchall()
+    assert audit == [("ER-1", "raw.crm_contacts", 1), ("ER-1", "raw.quarantine", 1)]
+    # Next run: nothing new since.
+    assert scrub_new_raw_rows(scan_db, run_id="r2", now=t0 + timedelta(hours=3)) == 0
+    assert scan_db.execute("select count(*) from privacy.suppression_scans").fetchall() == [(3,)]
+
+
+def test_erasure_request_deletes_the_whole_person_by_plain_joins(scan_db, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from cx_pipeline.privacy.erasure import execute_erasure_requests
+
+    at = datetime(2026, 11, 2, tzinfo=UTC)
+    scan_db.execute("create schema raw")
+    scan_db.execute("create schema marts")
+    scan_db.execute(
+        """
+        create table raw.erasure_requests as select * from (values
+            ('ER-9', '  Jo@Example.com ', null, null, ?::timestamptz, 'f.csv', 2, ?::timestamptz)
+        ) as v(request_id, email, phone, user_id, requested_at, _source_file, _source_line, _loaded_at)
+        """,
+        [at, at],
+    )
+    scan_db.execute(
+        """
+        create table marts.customer_identity_map as select * from (values
+            ('email', 'jo@example.com', 'cx_1'), ('phone', '+15551234567', 'cx_1'),
+            ('user_id', 'U1', 'cx_1'), ('email', 'ann@example.com', 'cx_2')
+        ) as v(identifier_type, identifier_value, customer_id)
+        """
+    )
+    scan_db.execute(
+        """
+        create table marts.fct_touchpoints as select * from (values
+            ('segment:m1', 'cx_1', 'page', null),
+            ('support:t1', null, 'ticket', 'Customer (555) 123-4567 called'),
+            ('segment:m2', 'cx_2', 'page', null)
+        ) as v(touchpoint_id, customer_id, type, detail)
+        """
+    )
+    report = execute_erasure_requests(scan_db, run_id="r", now=at)
+    assert [r.request.request_id for r in report.requests] == ["ER-9"]
+    assert report.removed_by_place() == {
+        "marts.customer_identity_map": 3,
+        "marts.fct_touchpoints": 2,
+        "raw.erasure_requests": 1,
+    }
+    left = scan_db.execute("select touchpoint_id from marts.fct_touchpoints").fetchall()
+    assert left == [("segment:m2",)]
+    suppressed = dict(
+        scan_db.execute(
+            "select identifier_hash, identifier_type from privacy.suppressed_identifiers"
+        ).fetchall()
+    )
+    assert suppressed == {
+        keyed_hash("jo@example.com"): "email",
+        keyed_hash("+15551234567"): "phone",
+        keyed_hash("U1"): "user_id",
+    }
+    assert scan_db.execute("select count(*) from duckdb_tables() where temporary").fetchall() == [(0,)]
+
+
+def test_byte_scan_finds_a_formatted_phone_and_an_email_in_binary(tmp_path: Path, monkeypatch) -> None:
+    from cx_pipeline.privacy.scan import file_byte_hits
+
+    monkeypatch.setenv(keys.KEY_ENV, "g" * 32)
+    path = tmp_path / "blob.bin"
+    path.write_bytes(
+        os.urandom(5000) + b"\x00call ((555) 123-4567 x12\x01" + os.urandom(5000) + b"\x02JO@EXAMPLE.COM\x03"
+    )
+    needles = {keyed_hash("+15551234567"): "ER-1", keyed_hash("jo@example.com"): "ER-2"}
+    assert file_byte_hits(path, needles) == {"+15551234567", "jo@example.com"}

@@ -45,8 +45,21 @@ from cx_pipeline.privacy.keys import keyed_hashes, register_udfs
 NEEDLES_TABLE = "_cx360_needles"  # identifier_hash, request_id
 PLAIN_TABLE = "_cx360_plain_needles"  # token, request_id (plaintext)
 TOKEN_HASHES_TABLE = "_cx360_token_hashes"  # token, identifier_hash: this session's hash cache (plaintext)
+CLEAN_VALUES_TABLE = "_cx360_clean_values"  # value: values without a needle (plaintext), per needle set
+CLEAN_VALUE_MAX_LENGTH = 256
+_TABLE_VALUES = "_cx360_table_values"
 _TABLE_TOKENS = "_cx360_table_tokens"
+_MATCHED_TOKENS = "_cx360_matched_tokens"
 _MATCHED_VALUES = "_cx360_matched_values"
+_PLAINTEXT_TABLES = (
+    TOKEN_HASHES_TABLE,
+    CLEAN_VALUES_TABLE,
+    PLAIN_TABLE,
+    _TABLE_VALUES,
+    _TABLE_TOKENS,
+    _MATCHED_TOKENS,
+    _MATCHED_VALUES,
+)
 PHONE_MACRO = "cx360_normalize_phone"
 # Column types that cannot hold an identifier as text.
 _NON_TEXT_TYPES = re.compile(
@@ -225,8 +238,14 @@ def has_column(connection: duckdb.DuckDBPyConnection, table: TableRef, column: s
 # ------------------------------------------------------------------------------------------ needles
 
 
+def _reset_clean_values(connection: duckdb.DuckDBPyConnection) -> None:
+    """Values found clean are clean for one needle set only: forget them when the needles change."""
+    connection.execute(f"drop table if exists temp.{CLEAN_VALUES_TABLE}")
+
+
 def load_needles(connection: duckdb.DuckDBPyConnection, needles: Mapping[str, str | None]) -> None:
     """Replace the temp needle table with ``{identifier_hash: request_id}``."""
+    _reset_clean_values(connection)
     connection.execute(
         f"create or replace temp table {NEEDLES_TABLE} (identifier_hash varchar, request_id varchar)"
     )
@@ -240,6 +259,7 @@ def load_needles(connection: duckdb.DuckDBPyConnection, needles: Mapping[str, st
 
 def load_suppression_needles(connection: duckdb.DuckDBPyConnection) -> int:
     """The whole suppression list as needles; returns how many."""
+    _reset_clean_values(connection)
     connection.execute(
         f"""
         create or replace temp table {NEEDLES_TABLE} as
@@ -253,24 +273,29 @@ def load_suppression_needles(connection: duckdb.DuckDBPyConnection) -> int:
 
 def load_plain_needles(connection: duckdb.DuckDBPyConnection, tokens: Mapping[str, str | None]) -> None:
     """Replace the temp table of plaintext needles ``{token: request_id}`` (dropped by :func:`end_scan`)."""
-    connection.execute(f"create or replace temp table {PLAIN_TABLE} (token varchar, request_id varchar)")
+    _reset_clean_values(connection)
+    _load_tokens(connection, PLAIN_TABLE, tokens)
+
+
+def _load_tokens(connection: duckdb.DuckDBPyConnection, name: str, tokens: Mapping[str, str | None]) -> None:
+    connection.execute(f"create or replace temp table {name} (token varchar, request_id varchar)")
     if tokens:
         values = list(tokens)
         connection.execute(
-            f"insert into {PLAIN_TABLE} select unnest($tokens), unnest($requests)",
+            f"insert into {name} select unnest($tokens), unnest($requests)",
             {"tokens": values, "requests": [tokens[t] for t in values]},
         )
 
 
 def end_scan(connection: duckdb.DuckDBPyConnection) -> None:
-    """Drop every temp table that holds plaintext (token hash cache, plaintext needles, matches)."""
-    for name in (TOKEN_HASHES_TABLE, PLAIN_TABLE, _TABLE_TOKENS, _MATCHED_VALUES, NEEDLES_TABLE):
+    """Drop every temp table that holds plaintext (caches, plaintext needles, matches) and the needles."""
+    for name in (*_PLAINTEXT_TABLES, NEEDLES_TABLE):
         connection.execute(f"drop table if exists temp.{name}")
 
 
 @contextlib.contextmanager
 def scan_session(connection: duckdb.DuckDBPyConnection):
-    """A scan session: the token hash cache is shared by every table scanned inside, and dropped after."""
+    """A scan session: caches are shared by every table scanned inside, and dropped after."""
     try:
         yield connection
     finally:
@@ -291,16 +316,112 @@ def _distinct_values_sql(table: TableRef, columns: list[str], since: Since | Non
     )
 
 
-def value_tokens_sql(table: TableRef, columns: list[str], since: Since | None = None) -> str:
-    """(col, value, token): the candidate tokens of each distinct value of each column (tokenised once)."""
+def value_tokens_sql(values: str) -> str:
+    """(col, value, token): the candidate tokens of each (col, value) row of the relation ``values``."""
     return f"""
         select col, value, token
-        from (
-            select col, value, unnest({tokens_sql("value")}) as token
-            from ({_distinct_values_sql(table, columns, since)})
-        )
+        from (select col, value, unnest({tokens_sql("value")}) as token from {values})
         where token is not null
-    """  # noqa: S608 - quoted names, bound values
+    """  # noqa: S608 - constant names
+
+
+def _new_values(
+    connection: duckdb.DuckDBPyConnection, table: TableRef, columns: list[str], since: Since | None
+) -> None:
+    """``_TABLE_VALUES`` (col, value): distinct values of the table's columns, minus values known clean."""
+    connection.execute(f"create temp table if not exists {CLEAN_VALUES_TABLE} (value varchar)")
+    connection.execute(
+        f"""
+        create or replace temp table {_TABLE_VALUES} as
+        select col, value
+        from ({_distinct_values_sql(table, columns, since)}) as table_values
+        anti join {CLEAN_VALUES_TABLE} using (value)
+        """,  # noqa: S608 - quoted names, bound values
+        since.params() if since else None,
+    )
+
+
+def _remember_clean(connection: duckdb.DuckDBPyConnection, matched: str | None) -> None:
+    """Short values of ``_TABLE_VALUES`` without a needle are clean: other tables skip their tokenising.
+
+    Long values (JSON documents, raw lines) are rarely repeated across tables and are not kept.
+    """
+    unmatched = f"anti join {matched} using (value)" if matched else ""
+    connection.execute(
+        f"""
+        insert into {CLEAN_VALUES_TABLE}
+        select distinct value from {_TABLE_VALUES} {unmatched}
+        where length(value) <= {CLEAN_VALUE_MAX_LENGTH}
+        """  # noqa: S608 - constant names
+    )
+
+
+def _matched_values(connection: duckdb.DuckDBPyConnection, needles: str) -> int:
+    """``_MATCHED_VALUES`` (col, value, request_id): values of ``_TABLE_VALUES`` holding a token of
+    ``needles`` (token, request_id); returns how many."""
+    connection.execute(
+        f"""
+        create or replace temp table {_MATCHED_VALUES} as
+        select col, value, min(needles.request_id) as request_id
+        from ({value_tokens_sql(_TABLE_VALUES)}) as tokens
+        inner join {needles} as needles using (token)
+        group by col, value
+        """  # noqa: S608 - constant names
+    )
+    return connection.execute(f"select count(*) from {_MATCHED_VALUES}").fetchall()[0][0]  # noqa: S608
+
+
+def _matched_rows(
+    connection: duckdb.DuckDBPyConnection, table: TableRef, columns: list[str], since: Since | None
+) -> dict[int, str | None]:
+    """rowid -> request id of the rows holding a value of ``_MATCHED_VALUES`` (equality joins)."""
+    hit_columns = [
+        col
+        for (col,) in connection.execute(f"select distinct col from {_MATCHED_VALUES}").fetchall()  # noqa: S608
+    ]
+    if not hit_columns:
+        return {}
+    condition = f"and rows.{since.condition()}" if since else ""
+    per_column = "\nunion all\n".join(
+        f"select rows.rowid as rid, matched.request_id from {table.qualified} as rows "  # noqa: S608
+        f"inner join {_MATCHED_VALUES} as matched "
+        f"on matched.col = {col} and cast(rows.{quote(columns[col])} as varchar) = matched.value "
+        f"where true {condition}"
+        for col in sorted(hit_columns)
+    )
+    rows = connection.execute(
+        f"select rid, min(request_id) from ({per_column}) group by rid",  # noqa: S608
+        since.params() if since else None,
+    ).fetchall()
+    return dict(rows)
+
+
+def _drop_table_state(connection: duckdb.DuckDBPyConnection) -> None:
+    for name in (_TABLE_VALUES, _TABLE_TOKENS, _MATCHED_TOKENS, _MATCHED_VALUES):
+        connection.execute(f"drop table if exists temp.{name}")
+
+
+def matching_rows(
+    connection: duckdb.DuckDBPyConnection,
+    table: TableRef,
+    columns: list[str],
+    since: Since | None = None,
+) -> dict[int, str | None]:
+    """Plaintext pass: rowid -> request id of the rows of ``table`` holding a needle of ``PLAIN_TABLE``.
+
+    Linear in the table: each column's distinct values (minus values already found clean in this session)
+    are tokenised once and hash-joined with the needles; the matched values are then equality-joined back
+    to the rows. No keyed hash is computed.
+    """
+    if not columns:
+        return {}
+    try:
+        _new_values(connection, table, columns, since)
+        found = _matched_values(connection, PLAIN_TABLE)
+        _remember_clean(connection, _MATCHED_VALUES if found else None)
+        return _matched_rows(connection, table, columns, since) if found else {}
+    finally:
+        _drop_table_state(connection)
 
 
 def matching_tokens(
@@ -309,20 +430,30 @@ def matching_tokens(
     columns: list[str],
     since: Since | None = None,
 ) -> dict[str, str | None]:
-    """Hash pass: the plaintext tokens of ``table`` whose keyed hash is a needle -> the needle's request id.
-
-    Each distinct token is hashed once per scan session: tokens hashed for an earlier table are taken from
-    the session's cache (a temp table, dropped by :func:`end_scan`).
-    """
+    """Hash pass: the plaintext tokens of ``table`` whose keyed hash is a needle -> its request id."""
     if not columns:
         return {}
+    try:
+        _new_values(connection, table, columns, since)
+        return _hash_matches(connection)
+    finally:
+        _drop_table_state(connection)
+
+
+def _hash_matches(connection: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    """Tokens of ``_TABLE_VALUES`` whose keyed hash is in ``NEEDLES_TABLE`` -> request id.
+
+    Each distinct token is hashed once per session: tokens hashed for an earlier table come from the
+    session's cache ``TOKEN_HASHES_TABLE``.
+    """
     connection.execute(
         f"create temp table if not exists {TOKEN_HASHES_TABLE} (token varchar, identifier_hash varchar)"
     )
     connection.execute(
-        f"create or replace temp table {_TABLE_TOKENS} as "  # noqa: S608 - quoted names, bound values
-        f"select distinct token from ({value_tokens_sql(table, columns, since)})",
-        since.params() if since else None,
+        f"""
+        create or replace temp table {_TABLE_TOKENS} as
+        select distinct token from ({value_tokens_sql(_TABLE_VALUES)})
+        """  # noqa: S608 - constant names
     )
     connection.execute(
         f"""
@@ -340,54 +471,6 @@ def matching_tokens(
         group by tokens.token
         """  # noqa: S608 - constant names
     ).fetchall()
-    connection.execute(f"drop table {_TABLE_TOKENS}")
-    return dict(rows)
-
-
-def matching_rows(
-    connection: duckdb.DuckDBPyConnection,
-    table: TableRef,
-    columns: list[str],
-    since: Since | None = None,
-) -> dict[int, str | None]:
-    """Join pass: rowid -> request id of the rows of ``table`` holding a plaintext needle (``PLAIN_TABLE``).
-
-    Linear in the table: each column's distinct values are tokenised once and hash-joined with the needles;
-    the matched values are then equality-joined back to the rows. No keyed hash is computed.
-    """
-    if not columns:
-        return {}
-    params = since.params() if since else None
-    connection.execute(
-        f"""
-        create or replace temp table {_MATCHED_VALUES} as
-        select col, value, min(needles.request_id) as request_id
-        from ({value_tokens_sql(table, columns, since)}) as tokens
-        inner join {PLAIN_TABLE} as needles using (token)
-        group by col, value
-        """,  # noqa: S608 - quoted names, bound values
-        params,
-    )
-    hit_columns = [
-        col
-        for (col,) in connection.execute(f"select distinct col from {_MATCHED_VALUES}").fetchall()  # noqa: S608
-    ]
-    if not hit_columns:
-        connection.execute(f"drop table {_MATCHED_VALUES}")
-        return {}
-    condition = f"and rows.{since.condition()}" if since else ""
-    per_column = "\nunion all\n".join(
-        f"select rows.rowid as rid, matched.request_id from {table.qualified} as rows "  # noqa: S608
-        f"inner join {_MATCHED_VALUES} as matched "
-        f"on matched.col = {col} and cast(rows.{quote(columns[col])} as varchar) = matched.value "
-        f"where true {condition}"
-        for col in sorted(hit_columns)
-    )
-    rows = connection.execute(
-        f"select rid, min(request_id) from ({per_column}) group by rid",  # noqa: S608
-        params,
-    ).fetchall()
-    connection.execute(f"drop table {_MATCHED_VALUES}")
     return dict(rows)
 
 
@@ -400,14 +483,20 @@ def scan_table(
     each once per session; only when some token matched are the rows found, by joins on plaintext.
     """
     columns = scan_columns(connection, table)
-    tokens = matching_tokens(connection, table, columns, since)
-    if not tokens:
+    if not columns:
         return {}
-    load_plain_needles(connection, tokens)
     try:
-        return matching_rows(connection, table, columns, since)
+        _new_values(connection, table, columns, since)
+        tokens = _hash_matches(connection)
+        if not tokens:
+            _remember_clean(connection, None)
+            return {}
+        _load_tokens(connection, _MATCHED_TOKENS, tokens)
+        _matched_values(connection, _MATCHED_TOKENS)
+        _remember_clean(connection, _MATCHED_VALUES)
+        return _matched_rows(connection, table, columns, since)
     finally:
-        connection.execute(f"drop table if exists {PLAIN_TABLE}")
+        _drop_table_state(connection)
 
 
 def scan_table_plain(
@@ -463,6 +552,9 @@ def line_hits(lines: Iterable[str], needles: Mapping[str, str | None]) -> list[i
 
 _BYTE_IDS = re.compile(rb"[A-Za-z0-9][A-Za-z0-9_-]{2,63}")
 _BYTE_PHONES = re.compile(rb"[+(]?[0-9][0-9 ().-]{6,24}[0-9]")
+# Every _BYTE_PHONES match lies in a run of these characters that starts at a possible first character, so
+# matching the runs one by one finds exactly the same phones, about 4x faster than over the whole file.
+_BYTE_PHONE_RUNS = re.compile(rb"[+(0-9][0-9 ().+-]{7,}")
 
 
 def file_byte_hits(path: Path, needles: Mapping[str, str | None], chunk_bytes: int = 1 << 24) -> set[str]:
@@ -484,7 +576,8 @@ def file_byte_hits(path: Path, needles: Mapping[str, str | None], chunk_bytes: i
             tail = data[-overlap:]
             tokens.update(extract_emails_from_bytes(data.lower()))
             tokens.update(m.decode("ascii") for m in _BYTE_IDS.findall(data))
-            phones.update(_BYTE_PHONES.findall(data))
+            for run in set(_BYTE_PHONE_RUNS.findall(data)):
+                phones.update(_BYTE_PHONES.findall(run))
     for raw_phone in phones:
         phone = normalize_phone(raw_phone.decode("ascii"))
         if phone:
