@@ -159,7 +159,11 @@ def find_in_database(path: Path, people: list[Person]) -> dict[str, int]:
     needles = sorted({n.lower() for p in people for n in p.needles()})
     digits = sorted({d for p in people for d in p.phone_digits()}) or ["-"]
     found: dict[str, int] = {}
+    from cx_pipeline.privacy.keys import register_udfs
+
     connection = duckdb.connect(str(path), read_only=True, config={"autoinstall_known_extensions": False})
+    # Views that filter on the suppression list compute keyed hashes: the connection needs the key.
+    register_udfs(connection)
     try:
         columns = connection.execute(
             """

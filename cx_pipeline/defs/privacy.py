@@ -11,6 +11,7 @@ Erasure reads the identity map the *previous* run built without declaring it as 
 whose person is not in that map yet still erases every direct match. See docs/privacy.md.
 """
 
+import time
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -78,6 +79,7 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     list. Metadata carries counts only, never an identifier.
     """
     paths = Paths.from_env()
+    started = time.monotonic()
     with duckdb.get_connection() as connection:
         report = execute_erasure_requests(
             connection,
@@ -86,6 +88,7 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
             run_id=context.run_id,
             now=datetime.now(UTC),
         )
+        scan_seconds = time.monotonic() - started
         republished = _republish_serving(connection, paths, context) if report.requests else False
     compaction = None
     if report.requests or report.redelivered_rows_removed:
@@ -99,6 +102,7 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         "suppression_list_size": dg.MetadataValue.int(report.suppression_list_size),
         "serving_copy_republished": dg.MetadataValue.bool(republished),
         "warehouse_compacted": dg.MetadataValue.bool(compaction is not None),
+        "scan_seconds": dg.MetadataValue.float(round(scan_seconds, 2)),
     }
     if compaction is not None:
         metadata["compaction_seconds"] = dg.MetadataValue.float(round(compaction.seconds, 2))
@@ -142,10 +146,14 @@ def erasure_verification(context: dg.AssetExecutionContext, duckdb: DuckDBResour
             return dg.MaterializeResult(
                 metadata={"verified": False, "reason": "nothing erased since last check"}
             )
+        started = time.monotonic()
         leftovers = verify_erased(connection)
+        verify_seconds = time.monotonic() - started
         needles = suppression_needles(connection)
     compaction = compact_database(paths.warehouse)
+    started = time.monotonic()
     byte_hits = verify_file_bytes(paths.warehouse, needles)
+    byte_scan_seconds = time.monotonic() - started
     if leftovers or byte_hits:
         raise dg.Failure(
             description="Suppressed identifiers are still in the warehouse after erasure.",
@@ -164,5 +172,8 @@ def erasure_verification(context: dg.AssetExecutionContext, duckdb: DuckDBResour
             "suppressed_identifiers": len(needles),
             "bytes_before_compaction": compaction.bytes_before,
             "bytes_after_compaction": compaction.bytes_after,
+            "verify_seconds": round(verify_seconds, 2),
+            "compaction_seconds": round(compaction.seconds, 2),
+            "byte_scan_seconds": round(byte_scan_seconds, 2),
         }
     )
