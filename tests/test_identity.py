@@ -1,7 +1,8 @@
 """Identity resolution (docs/identity.md): accuracy against the generator's ground truth, end to end.
 
-Generates the default sample, loads it with the ingestion code into a fresh warehouse, runs
-``dbt build --select +customer_identity_map +int_customer_id_merges`` and scores the identity map with
+Takes the session's shared default sample (generated, loaded with the ingestion code and built by dbt,
+see ``sample_warehouse.py``), runs the data and unit tests of ``+customer_identity_map
++int_customer_id_merges`` on a private copy and scores the identity map with
 ``cx_pipeline.identity_scoring`` (pairwise precision and raw recall >= 0.99), checks that the guard-rails
 catch every planted family device and placeholder and that late log-ins stitch earlier anonymous browsing.
 Then checks the resolution against a plain union-find / replay in Python, and the connected-components SQL
@@ -12,10 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import random
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -23,10 +21,10 @@ import duckdb
 import jinja2
 import pyarrow as pa
 import pytest
+from sample_warehouse import DEFAULT_PERSONS, private_copy, run_dbt, shared_default_sample
 
-from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+from cx_pipeline.settings import DBT_PROJECT_DIR
 
-SAMPLE_PERSONS = int(os.environ.get("CX360_IDENTITY_TEST_PERSONS", "2000"))
 DBT_SELECTION = ["+customer_identity_map", "+int_customer_id_merges"]
 # Targets on the default sample (docs/identity.md, "Accuracy").
 MIN_PRECISION = 0.99
@@ -35,11 +33,6 @@ MIN_RECALL = 0.99
 # that tied it to a customer (sessions are at least three hours apart, so this is an earlier session).
 RETROACTIVE_MS = 3_600_000
 TYPE_RANK = {"crm_contact_id": 1, "user_id": 2, "email": 3, "phone": 4, "anonymous_id": 5}
-
-
-def _dbt_executable() -> str:
-    beside_python = Path(sys.executable).parent / "dbt"
-    return str(beside_python) if beside_python.exists() else "dbt"
 
 
 def _customer_id(identifier_type: str, identifier_value: str) -> str:
@@ -125,47 +118,10 @@ def test_connected_components_match_union_find() -> None:
 
 @pytest.fixture(scope="module")
 def identity_warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from cx_pipeline.contracts import SOURCE_NAMES
-    from cx_pipeline.generator import GeneratorConfig, generate
-    from cx_pipeline.ingestion.loader import load_source
-    from cx_pipeline.warehouse import connect
-
-    root = tmp_path_factory.mktemp("identity")
-    landing, truth, quarantine = root / "landing", root / "truth", root / "quarantine"
-    warehouse = root / "cx360.duckdb"
-    generate(
-        GeneratorConfig(customers=SAMPLE_PERSONS, seed=42, landing_dir=landing, truth_dir=truth),
-        progress=False,
-    )
-    conn = connect(warehouse)
-    try:
-        for source in SOURCE_NAMES:
-            load_source(conn, source, landing, quarantine)
-    finally:
-        conn.close()
-
-    env = dict(os.environ)
-    env["CX360_WAREHOUSE"] = str(warehouse)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    command = [
-        _dbt_executable(),
-        "build",
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(root / "dbt_target"),
-        "--log-path",
-        str(root / "dbt_logs"),
-        "--select",
-        *DBT_SELECTION,
-    ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        tail = "\n".join(result.stdout.splitlines()[-60:])
-        pytest.fail(f"dbt build failed ({result.returncode}):\n{tail}\n{result.stderr[-2000:]}")
-    return {"warehouse": warehouse, "truth": truth}
+    """The shared default sample, then the data and unit tests of the identity lineage on a private copy."""
+    sample = private_copy(shared_default_sample(tmp_path_factory), tmp_path_factory.mktemp("identity"))
+    run_dbt(sample.root, sample.warehouse, "test", "--select", *DBT_SELECTION)
+    return {"warehouse": sample.warehouse, "truth": sample.truth}
 
 
 @pytest.mark.slow
@@ -179,7 +135,7 @@ def test_identity_accuracy_against_truth(identity_warehouse: dict[str, Path]) ->
         score = pairwise_precision_recall(conn, identity_warehouse["truth"])
     finally:
         conn.close()
-    print(f"\nidentity resolution on {SAMPLE_PERSONS} persons:\n{score.describe()}")
+    print(f"\nidentity resolution on {DEFAULT_PERSONS} persons:\n{score.describe()}")
 
     assert score.identifiers_unresolved == 0, "every truth identifier must be in the identity map"
     assert score.no_shared_identifier_overmerge, (

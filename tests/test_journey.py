@@ -11,24 +11,19 @@ signed in on).
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+from sample_warehouse import DEFAULT_PERSONS, private_copy, run_dbt, shared_default_sample
 
 STAGES = ("discovery", "consideration", "decision", "loyalty", "lapsed")
-# Share of persons whose resolved customer is in their true stage; measured 0.998-0.999 (docs/journey.md).
-MIN_STAGE_ACCURACY = 0.9
-SAMPLE_PERSONS = int(os.environ.get("CX360_JOURNEY_TEST_PERSONS", "2000"))
-# The journey/profile marts and everything upstream; then the data and unit tests of this lineage's own models
-# (upstream models' tests belong to their own test modules).
-# int_consent_current (privacy) is built too: the profile's consent flags must agree with it.
-DBT_SELECTION = ["+dim_customers", "+fct_touchpoints", "+fct_journey_stage_history", "+int_consent_current"]
+# Share of persons whose resolved customer is in their true stage; measured 1.000 on the default sample
+# (docs/journey.md).
+MIN_STAGE_ACCURACY = 0.99
+# The data and unit tests of this lineage's own models, run on the shared sample (upstream models' tests
+# belong to their own test modules). The sample builds int_consent_current too: the profile's consent flags
+# must agree with it.
 OWN_MODELS = [
     "journey_stages",
     "int_touchpoints_unioned",
@@ -50,11 +45,6 @@ OWN_MODELS = [
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("journey")]
 
 
-def _dbt_executable() -> str:
-    beside_python = Path(sys.executable).parent / "dbt"
-    return str(beside_python) if beside_python.exists() else "dbt"
-
-
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
@@ -69,51 +59,12 @@ def _column(rows: list[dict[str, str]], *candidates: str) -> str:
 
 @pytest.fixture(scope="module")
 def journey_warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from cx_pipeline.contracts import SOURCE_NAMES
-    from cx_pipeline.generator import GeneratorConfig, generate
-    from cx_pipeline.ingestion.loader import load_source
-    from cx_pipeline.warehouse import connect
-
-    root = tmp_path_factory.mktemp("journey")
-    landing, truth, quarantine = root / "landing", root / "truth", root / "quarantine"
-    warehouse = root / "cx360.duckdb"
-    generate(
-        GeneratorConfig(customers=SAMPLE_PERSONS, seed=42, landing_dir=landing, truth_dir=truth),
-        progress=False,
+    """The shared default sample, then this lineage's data and unit tests on a private copy."""
+    sample = private_copy(shared_default_sample(tmp_path_factory), tmp_path_factory.mktemp("journey"))
+    run_dbt(
+        sample.root, sample.warehouse, "test", "--select", *OWN_MODELS, "--indirect-selection", "cautious"
     )
-
-    conn = connect(warehouse)
-    try:
-        for source in SOURCE_NAMES:
-            load_source(conn, source, landing, quarantine)
-    finally:
-        conn.close()
-
-    env = dict(os.environ)
-    env["CX360_WAREHOUSE"] = str(warehouse)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    common = [
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(root / "dbt_target"),
-        "--log-path",
-        str(root / "dbt_logs"),
-    ]
-    steps = [
-        ["build", "--select", *DBT_SELECTION, "--exclude", "resource_type:test", "resource_type:unit_test"],
-        ["test", "--select", *OWN_MODELS, "--indirect-selection", "cautious"],
-    ]
-    for step in steps:
-        result = subprocess.run(
-            [_dbt_executable(), *step, *common], env=env, capture_output=True, text=True, check=False
-        )
-        if result.returncode != 0:
-            tail = "\n".join(result.stdout.splitlines()[-60:])
-            pytest.fail(f"dbt {step[0]} failed ({result.returncode}):\n{tail}\n{result.stderr[-2000:]}")
-    return {"warehouse": warehouse, "truth": truth, "root": root}
+    return {"warehouse": sample.warehouse, "truth": sample.truth, "root": sample.root}
 
 
 def stage_comparison(warehouse: Path, truth: Path) -> dict[str, object]:
@@ -219,7 +170,7 @@ def test_stage_distribution_matches_truth(journey_warehouse: dict[str, Path]) ->
     report = format_comparison(summary)
     (journey_warehouse["root"] / "stage_distribution.md").write_text(report + "\n", encoding="utf-8")
     print("\n" + report)
-    assert summary["persons"] == SAMPLE_PERSONS
+    assert summary["persons"] == DEFAULT_PERSONS
     assert summary["accuracy"] >= MIN_STAGE_ACCURACY, report
 
 
