@@ -1,9 +1,8 @@
 {#-
     The incremental build of int_touchpoints_unioned (docs/operations.md, "Incremental dbt models").
 
-    An incremental build reads the staged records of the landing files loaded since the last build (found in
-    the ingestion manifest, see touchpoints_loaded_since) and replaces their touchpoints (delete+insert on
-    touchpoint_id).
+    An incremental build reads the staged records of the landing files not built yet (found in the ingestion
+    manifest, see touchpoints_unbuilt_loads) and replaces their touchpoints (delete+insert on touchpoint_id).
     Two hooks keep the table equal to a full rebuild where a new record changes or removes an older row:
     - pre-hook: a landing file replaced by a changed version since the last build may have lost records, which
       only a rebuild drops: the table is emptied and the build re-reads everything, in the same transaction;
@@ -14,45 +13,35 @@
 
 
 {#-
-    Start of the load window, as an SQL expression: the earliest landing file (manifest row) whose records are
-    not in the table yet, among those loaded at most `touchpoints_lookback_hours` before the newest load the
-    table holds. Usually that is the first file of the new delivery (nothing older is re-read); a file stamped
-    earlier than one already built (a second ingestion host, a clock set back) is still picked up within the
-    lookback. 'infinity' when nothing is new; '-infinity' (read everything) when the table is empty.
+    The loads (landing file versions, by their `loaded_at` in the ingestion manifest) whose records are not in
+    the table yet, among those loaded at most `touchpoints_lookback_hours` before the newest load it holds: as a
+    query returning `loaded_at`. Usually these are the files of the new delivery; a file stamped earlier than one
+    already built (a second ingestion host, a clock set back) is still picked up within the lookback. Every
+    load when the table is empty. The records of a file commit together, and a build reads one snapshot, so a
+    load with any row in the table has all its records built.
 -#}
-{% macro touchpoints_loaded_since() -%}
+{% macro touchpoints_unbuilt_loads() -%}
     {%- set touchpoint_sources = [
         'web_events', 'cart_events', 'product_rejections', 'support_interactions', 'nps_responses',
         'gdpr_consents', 'crm_contacts',
     ] -%}
-    (
-        with built as (
-            select max(_loaded_at) as newest_load from {{ this }}
-        ),
-
-        not_built as (
-            select manifest.loaded_at
-            from {{ ingestion_manifest() }} as manifest
-            cross join built
-            where
-                manifest.source in ({{ sql_value_list(touchpoint_sources) }})
-                and manifest.superseded_at is null
-                and manifest.rows_loaded > 0
-                and manifest.loaded_at >= built.newest_load - to_hours({{ var('touchpoints_lookback_hours') | int }})
-                and manifest.loaded_at not in (
-                    select distinct this_load._loaded_at from {{ this }} as this_load
-                    where this_load._loaded_at >= built.newest_load - to_hours(
-                        {{ var('touchpoints_lookback_hours') | int }}
-                    )
-                )
+    {%- set lookback_start -%}
+        coalesce(
+            (select max(_loaded_at) from {{ this }}) - to_hours({{ var('touchpoints_lookback_hours') | int }}),
+            cast('-infinity' as timestamptz)
         )
-
-        select
-            case
-                when (select newest_load from built) is null then cast('-infinity' as timestamptz)
-                else coalesce((select min(loaded_at) from not_built), cast('infinity' as timestamptz))
-            end
-    )
+    {%- endset -%}
+    select manifest.loaded_at
+    from {{ ingestion_manifest() }} as manifest
+    where
+        manifest.source in ({{ sql_value_list(touchpoint_sources) }})
+        and manifest.superseded_at is null
+        and manifest.rows_loaded > 0
+        and manifest.loaded_at >= {{ lookback_start }}
+        and manifest.loaded_at not in (
+            select distinct built._loaded_at from {{ this }} as built
+            where built._loaded_at >= {{ lookback_start }}
+        )
 {%- endmacro %}
 
 

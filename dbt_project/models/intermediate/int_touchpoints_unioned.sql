@@ -3,8 +3,8 @@
     identifiers the record carried (attribution to a customer happens once, in int_touchpoints_attributed).
     touchpoint_id = '<source_system>:<source record id>' is stable across runs. Rules: docs/journey.md.
 
-    Incremental (docs/operations.md, "Incremental dbt models"): a build re-reads only the records loaded since
-    the newest `_loaded_at` in the table minus `touchpoints_lookback_hours`, and replaces their rows
+    Incremental (docs/operations.md, "Incremental dbt models"): a build reads only the records of the landing
+    files not built yet (within `touchpoints_lookback_hours` of the newest one built) and replaces their rows
     (delete+insert on touchpoint_id). Records are placed by their own time, so a late event lands on its day.
     Hooks (macros/incremental_touchpoints.sql) rebuild after a replaced landing file and withdraw rows a new
     record made obsolete. The first build and `--full-refresh` read everything.
@@ -27,32 +27,39 @@
 with
 {%- if is_incremental() %}
 
--- Start of the load window (macros/incremental_touchpoints.sql): the first landing file not built yet.
-load_window as (
-    select {{ touchpoints_loaded_since() }} as loaded_since,
+-- The landing files whose records are not built yet (macros/incremental_touchpoints.sql).
+new_loads as (
+    {{ touchpoints_unbuilt_loads() }}
 ),
 
--- Segment messages built already from a delivery before the load window.
+-- Segment messages built already, with the load of the delivery that was built.
 segment_built as (
-    select touchpoint_id from {{ this }}
-    where source_system = 'segment' and _loaded_at < (select loaded_since from load_window)
+    select
+        touchpoint_id,
+        _loaded_at,
+    from {{ this }}
+    where source_system = 'segment'
 ),
 {%- endif %}
 
 segment_deliveries as (
     select * from {{ ref('stg_segment__event_deliveries') }}
     {%- if is_incremental() %}
-        where _loaded_at >= (select loaded_since from load_window)
+        where _loaded_at in (select loaded_at from new_loads)
     {%- endif %}
 ),
 
--- The first delivery of each messageId wins (the rule of stg_segment__events, applied to the deliveries of
--- the load window, so that an incremental build does not rank every message ever delivered).
+-- The first delivery of each messageId wins (the rule of stg_segment__events, applied to the new deliveries,
+-- so that an incremental build does not rank every message ever delivered): a message built from an earlier
+-- delivery keeps it.
 segment_events as (
     select segment_deliveries.*
     from segment_deliveries
     {%- if is_incremental() %}
-        left join segment_built on 'segment:' || segment_deliveries.message_id = segment_built.touchpoint_id
+        left join segment_built
+            on
+                'segment:' || segment_deliveries.message_id = segment_built.touchpoint_id
+                and segment_built._loaded_at < segment_deliveries._loaded_at
         where segment_built.touchpoint_id is null
     {%- endif %}
     qualify row_number() over (
@@ -69,7 +76,7 @@ cart_events as (
 cart_events_loaded as (
     select * from cart_events
     {%- if is_incremental() %}
-        where _loaded_at >= (select loaded_since from load_window)
+        where _loaded_at in (select loaded_at from new_loads)
     {%- endif %}
 ),
 
@@ -88,7 +95,7 @@ product_rejections as (
     select * from {{ ref('stg_shop__product_rejections') }}
     {%- if is_incremental() %}
         where
-            _loaded_at >= (select loaded_since from load_window)
+            _loaded_at in (select loaded_at from new_loads)
             or order_id in (select order_id from cart_events_loaded)
     {%- endif %}
 ),
@@ -96,21 +103,21 @@ product_rejections as (
 tickets as (
     select * from {{ ref('stg_support__tickets') }}
     {%- if is_incremental() %}
-        where _loaded_at >= (select loaded_since from load_window)
+        where _loaded_at in (select loaded_at from new_loads)
     {%- endif %}
 ),
 
 nps_responses as (
     select * from {{ ref('stg_surveys__nps_responses') }}
     {%- if is_incremental() %}
-        where _loaded_at >= (select loaded_since from load_window)
+        where _loaded_at in (select loaded_at from new_loads)
     {%- endif %}
 ),
 
 consent_events as (
     select * from {{ ref('stg_privacy__consent_events') }}
     {%- if is_incremental() %}
-        where _loaded_at >= (select loaded_since from load_window)
+        where _loaded_at in (select loaded_at from new_loads)
     {%- endif %}
 ),
 
@@ -118,7 +125,7 @@ consent_events as (
 crm_contacts as (
     select * from {{ ref('stg_crm__contacts') }}
     {%- if is_incremental() %}
-        where _loaded_at >= (select loaded_since from load_window)
+        where _loaded_at in (select loaded_at from new_loads)
     {%- endif %}
 ),
 

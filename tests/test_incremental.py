@@ -1,0 +1,392 @@
+"""Incremental dbt builds equal a full rebuild, on a hand-made two-day sample (docs/operations.md).
+
+Day 1 is loaded and built; day 2 brings a late event for day 1, a sign-in that identifies a device seen
+anonymously on day 1, a record that merges two customers, the shop's record of a cart whose Segment copy was
+built on day 1, the cart events of an order whose return was built on day 1, a new CRM contact version, a
+ticket re-export, a re-delivered message, and one file whose load time is stamped before day 1's (a clock set
+back). The incremental build of day 2 must give the same tables as a `--full-refresh` build of the same raw
+data, ordered by key, and must have re-read only day 2's records. With `touchpoints_lookback_hours: 0` the
+file stamped in the past is missed: the lookback is what lets it in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+
+pytestmark = pytest.mark.xdist_group("incremental")
+
+# The incremental model and everything downstream of it that the journey needs, keyed for the comparison.
+COMPARED_TABLES = {
+    "intermediate.int_touchpoints_unioned": "touchpoint_id",
+    "intermediate.int_touchpoints_attributed": "touchpoint_id",
+    "intermediate.int_identifiers_resolved": "identifier_type, identifier_value",
+    "intermediate.int_customer_id_merges": "all",
+    "intermediate.int_journey_stage_transitions_derived": "customer_id, entered_at",
+    "marts.fct_journey_stage_history": "stage_spell_id",
+    "marts.fct_touchpoints": "touchpoint_id",
+}
+SELECTION = ["+fct_touchpoints", "+fct_journey_stage_history", "+int_customer_id_merges"]
+DAY_1_LOADED_AT = datetime(2026, 1, 2, 6, 0, tzinfo=UTC)
+DAY_2_LOADED_AT = DAY_1_LOADED_AT + timedelta(days=1)
+# A second ingestion host whose clock is an hour behind: its day-2 file is stamped before day 1's loads.
+SKEWED_LOADED_AT = DAY_1_LOADED_AT - timedelta(hours=1)
+SKEWED_SOURCE = "nps_responses"
+
+
+def _jsonl(*records: dict) -> str:
+    return "".join(json.dumps(record) + "\n" for record in records)
+
+
+def _csv(header: str, *rows: str) -> str:
+    return "\n".join([header, *rows]) + "\n"
+
+
+CART_HEADER = (
+    "event_id,cart_id,user_id,email,anonymous_id,event_type,product_id,product_name,category,quantity,"
+    "unit_price,currency,order_id,channel,occurred_at"
+)
+CRM_HEADER = (
+    "contact_id,email,phone,first_name,last_name,company,city,country,crm_lifecycle_stage,"
+    "created_at,updated_at"
+)
+
+
+def _page(message_id: str, at: str, anonymous_id: str | None, user_id: str | None = None) -> dict:
+    return {
+        "type": "page",
+        "messageId": message_id,
+        "anonymousId": anonymous_id,
+        "userId": user_id,
+        "timestamp": at,
+        "name": "Home",
+        "context": {"page": {"url": "https://shop.example.com/", "path": "/"}, "device": {"type": "desktop"}},
+    }
+
+
+def _track(message_id: str, at: str, event: str, properties: dict, **ids: str) -> dict:
+    return {
+        "type": "track",
+        "messageId": message_id,
+        "anonymousId": ids.get("anonymous_id"),
+        "userId": ids.get("user_id"),
+        "timestamp": at,
+        "event": event,
+        "properties": properties,
+        "context": {"device": {"type": "desktop"}},
+    }
+
+
+def _identify(message_id: str, at: str, anonymous_id: str | None, user_id: str, email: str) -> dict:
+    return {
+        "type": "identify",
+        "messageId": message_id,
+        "anonymousId": anonymous_id,
+        "userId": user_id,
+        "timestamp": at,
+        "traits": {"email": email},
+    }
+
+
+DAY_1 = {
+    "web_events/2025-01-01.jsonl": _jsonl(
+        # Anonymous browsing; the device signs in on day 2.
+        _page("m1", "2025-01-01T09:00:00Z", "device-x"),
+        _track(
+            "m2", "2025-01-01T09:01:00Z", "Product Viewed", {"product_id": "P-7"}, anonymous_id="device-x"
+        ),
+        _identify("m3", "2025-01-01T10:00:00Z", "device-a", "user-a", "ann@example.com"),
+        _page("m4", "2025-01-01T10:01:00Z", "device-a", "user-a"),
+        # The shop records this cart on day 2: the Segment copy is then withdrawn.
+        _track(
+            "m5",
+            "2025-01-01T10:02:00Z",
+            "Product Added",
+            {"product_id": "P-5", "cart_id": "CART-1"},
+            anonymous_id="device-a",
+            user_id="user-a",
+        ),
+        _identify("m6", "2025-01-01T11:00:00Z", "device-b", "user-b", "bob@example.com"),
+        _track("m7", "2025-01-01T11:05:00Z", "Product Viewed", {"product_id": "P-1"}, user_id="user-b"),
+    ),
+    "cart_events/2025-01-01.csv": _csv(
+        CART_HEADER,
+        "E1,CART-2,user-b,bob@example.com,device-b,item_added,P-1,Shoe,shoes,1,10.00,EUR,,web,2025-01-01T11:06:00Z",
+        "E2,CART-2,user-b,bob@example.com,device-b,order_placed,P-1,Shoe,shoes,1,10.00,EUR,O-2,web,"
+        "2025-01-01T11:10:00Z",
+    ),
+    # A return of order O-1, whose cart events (in the store) only arrive on day 2: its channel changes.
+    "product_rejections/2025-01-01.csv": _csv(
+        "rejection_id,user_id,email,product_id,order_id,rejection_type,reason,occurred_at",
+        "R1,user-a,ann@example.com,P-5,O-1,returned,Too small,2025-01-01T12:00:00Z",
+    ),
+    "support_interactions/2025-01-01.jsonl": _jsonl(
+        {
+            "ticket_id": "T1",
+            "requester_email": "bob@example.com",
+            "channel": "email",
+            "category": "delivery",
+            "status": "open",
+            "created_at": "2025-01-01T13:00:00Z",
+        }
+    ),
+    "nps_responses/2025-01-01.csv": _csv(
+        "response_id,email,user_id,score,comment,touchpoint,channel,responded_at",
+        "NPS1,bob@example.com,user-b,9,,post_purchase,email,2025-01-01T14:00:00Z",
+    ),
+    "gdpr_consents/2025-01-01.csv": _csv(
+        "consent_event_id,email,user_id,purpose,status,lawful_basis,source,policy_version,recorded_at",
+        "CE1,ann@example.com,user-a,email_marketing,granted,consent,checkout,v1,2025-01-01T10:05:00Z",
+    ),
+    "crm_contacts/2025-01-01.csv": _csv(
+        CRM_HEADER,
+        "C1,ann@example.com,,Ann,Lee,,,DE,lead,2024-12-01T09:00:00Z,2025-01-01T09:00:00Z",
+    ),
+    "erasure_requests/2025-01-01.csv": _csv("request_id,email,phone,user_id,requested_at"),
+}
+
+DAY_2 = {
+    "web_events/2025-01-02.jsonl": _jsonl(
+        # device-x signs in: its day-1 browsing (m1, m2) is re-attributed to this customer.
+        _identify("m8", "2025-01-02T09:00:00Z", "device-x", "user-c", "cat@example.com"),
+        # Late: happened on day 1, before device-a's sign-in; delivered a day late.
+        _page("m9", "2025-01-01T08:00:00Z", "device-a"),
+        # user-b signs in with Ann's email: customers A and B merge, with both histories.
+        _identify("m10", "2025-01-02T10:00:00Z", "device-b", "user-b", "ann@example.com"),
+        # m3 delivered again: flagged as a duplicate by the ingestion, nothing changes.
+        _identify("m3", "2025-01-01T10:00:00Z", "device-a", "user-a", "ann@example.com"),
+    ),
+    "cart_events/2025-01-02.csv": _csv(
+        CART_HEADER,
+        "E3,CART-1,user-a,ann@example.com,device-a,item_added,P-5,Bag,bags,1,20.00,EUR,,store,2025-01-01T10:02:00Z",
+        "E4,CART-1,user-a,ann@example.com,device-a,order_placed,P-5,Bag,bags,1,20.00,EUR,O-1,store,"
+        "2025-01-01T10:30:00Z",
+    ),
+    "crm_contacts/2025-01-02.csv": _csv(
+        CRM_HEADER,
+        "C1,ann@example.com,,Ann,Lee,,,DE,customer,2024-12-01T09:00:00Z,2025-01-02T09:00:00Z",
+    ),
+    "support_interactions/2025-01-02.jsonl": _jsonl(
+        {
+            "ticket_id": "T1",
+            "requester_email": "bob@example.com",
+            "channel": "email",
+            "category": "delivery",
+            "status": "solved",
+            "created_at": "2025-01-01T13:00:00Z",
+            "solved_at": "2025-01-02T08:00:00Z",
+        }
+    ),
+    f"{SKEWED_SOURCE}/2025-01-02.csv": _csv(
+        "response_id,email,user_id,score,comment,touchpoint,channel,responded_at",
+        "NPS2,cat@example.com,user-c,3,,relationship,email,2025-01-02T09:30:00Z",
+    ),
+}
+# Touchpoints the day-2 build re-reads: day 2's records, plus the return R1 (its order's channel) and both
+# rows of contact C1. m3 is a flagged duplicate; the Segment copy m5 is withdrawn by the post-hook.
+DAY_2_REREAD_TOUCHPOINTS = sorted(
+    [
+        "segment:m8",
+        "segment:m9",
+        "segment:m10",
+        "shop:E3",
+        "shop:E4",
+        "shop_rejection:R1",
+        "crm:C1:created",
+        "crm:C1:updated",
+        "support:T1",
+        "surveys:NPS2",
+    ]
+)
+
+
+def _write(landing: Path, files: dict[str, str]) -> None:
+    for relative, content in files.items():
+        path = landing / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+
+
+def _load(warehouse: Path, landing: Path, quarantine: Path, loaded_at: datetime, sources=None) -> None:
+    from cx_pipeline.contracts import SOURCE_NAMES
+    from cx_pipeline.ingestion.loader import load_source
+    from cx_pipeline.warehouse import connect
+
+    conn = connect(warehouse)
+    try:
+        for source in sources or SOURCE_NAMES:
+            at = SKEWED_LOADED_AT if loaded_at == DAY_2_LOADED_AT and source == SKEWED_SOURCE else loaded_at
+            result = load_source(conn, source, landing, quarantine, now=lambda at=at: at)
+            assert not result.rejected, result.rejected
+    finally:
+        conn.close()
+
+
+def _dbt_executable() -> str:
+    beside_python = Path(sys.executable).parent / "dbt"
+    return str(beside_python) if beside_python.exists() else "dbt"
+
+
+def _dbt(root: Path, warehouse: Path, *args: str, select: list[str] = SELECTION) -> dict:
+    """``dbt build`` (models and seeds, no tests) of ``select`` on ``warehouse``; returns run_results.json."""
+    env = dict(os.environ)
+    env["CX360_WAREHOUSE"] = str(warehouse)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    target = root / "dbt_target"
+    command = [
+        _dbt_executable(),
+        "build",
+        "--select",
+        *select,
+        "--exclude",
+        "resource_type:test",
+        "resource_type:unit_test",
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(root / "dbt_logs"),
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        tail = "\n".join(result.stdout.splitlines()[-40:])
+        pytest.fail(f"dbt {' '.join(args)} failed ({result.returncode}):\n{tail}\n{result.stderr[-2000:]}")
+    return json.loads((target / "run_results.json").read_text())
+
+
+def _compiled_sql(root: Path, model: str) -> str:
+    compiled = root / "dbt_target" / "compiled" / "cx360" / "models" / "intermediate"
+    return (compiled / f"{model}.sql").read_text()
+
+
+def _batch(warehouse: Path, catalog: str, compiled_sql: str) -> list[str]:
+    """The touchpoint ids an incremental build's compiled select returns on ``warehouse`` (a copy of the
+    warehouse it was compiled for, attached under that warehouse's catalog name): what the build re-read."""
+    import duckdb
+
+    conn = duckdb.connect()
+    try:
+        conn.execute("set TimeZone = 'UTC'")
+        conn.execute(f"attach '{warehouse}' as {catalog} (read_only)")
+        conn.execute(f"use {catalog}")
+        rows = conn.execute(f"select touchpoint_id from ({compiled_sql})").fetchall()  # noqa: S608
+        return sorted(row[0] for row in rows)
+    finally:
+        conn.close()
+
+
+def _contents(warehouse: Path) -> dict[str, list[tuple]]:
+    from cx_pipeline.warehouse import connect
+
+    conn = connect(warehouse, read_only=True)
+    try:
+        return {
+            table: conn.execute(f"select * from {table} order by {key}").fetchall()  # noqa: S608
+            for table, key in COMPARED_TABLES.items()
+        }
+    finally:
+        conn.close()
+
+
+def _query(warehouse: Path, sql: str) -> list[tuple]:
+    from cx_pipeline.warehouse import connect
+
+    conn = connect(warehouse, read_only=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("incremental")
+    landing, quarantine = root / "landing", root / "quarantine"
+    incremental = root / "incremental.duckdb"
+
+    _write(landing, DAY_1)
+    _load(incremental, landing, quarantine, DAY_1_LOADED_AT)
+    _dbt(root, incremental)
+    day_1_rows = _query(incremental, "select count(*) from intermediate.int_touchpoints_unioned")[0][0]
+
+    _write(landing, DAY_2)
+    _load(incremental, landing, quarantine, DAY_2_LOADED_AT)
+    without_lookback = root / "without_lookback.duckdb"
+    shutil.copyfile(incremental, without_lookback)
+    before_day_2 = root / "before_day_2.duckdb"
+    shutil.copyfile(incremental, before_day_2)
+    _dbt(root, incremental)
+    day_2_batch = _batch(before_day_2, incremental.stem, _compiled_sql(root, "int_touchpoints_unioned"))
+
+    full = root / "full.duckdb"
+    shutil.copyfile(incremental, full)
+    _dbt(root, full, "--full-refresh")
+    _dbt(
+        root,
+        without_lookback,
+        "--vars",
+        json.dumps({"touchpoints_lookback_hours": 0}),
+        select=["int_touchpoints_unioned"],
+    )
+    return {
+        "incremental": incremental,
+        "full": full,
+        "without_lookback": without_lookback,
+        "day_1_rows": day_1_rows,
+        "day_2_batch": day_2_batch,
+    }
+
+
+def test_incremental_build_equals_full_rebuild(built: dict) -> None:
+    incremental, full = _contents(built["incremental"]), _contents(built["full"])
+    for table in COMPARED_TABLES:
+        assert incremental[table] == full[table], f"{table}: incremental build != full rebuild"
+    assert len(full["intermediate.int_touchpoints_unioned"]) > built["day_1_rows"]
+
+
+def test_incremental_build_read_only_the_new_records(built: dict) -> None:
+    assert built["day_2_batch"] == DAY_2_REREAD_TOUCHPOINTS
+    assert built["day_1_rows"] > len(DAY_2_REREAD_TOUCHPOINTS)
+
+
+def test_day_2_rewrites_history(built: dict) -> None:
+    rows = _query(
+        built["incremental"],
+        "select touchpoint_id, customer_id, occurred_at, channel, is_anonymous_at_time "
+        "from marts.fct_touchpoints",
+    )
+    ids = {row[0]: row[1:] for row in rows}
+    # Retroactive stitching: device-x's day-1 browsing belongs to the customer who signed in on it on day 2.
+    assert ids["segment:m1"][0] is not None and ids["segment:m1"][0] == ids["segment:m8"][0]
+    assert ids["segment:m1"][3] is True
+    # The merge: Ann's and Bob's histories are one customer's.
+    merged = ("segment:m4", "segment:m7", "shop:E2", "surveys:NPS1", "crm:C1:created")
+    assert len({ids[touchpoint][0] for touchpoint in merged}) == 1
+    # The late event sits on day 1 with the customer of its device.
+    assert ids["segment:m9"][1].isoformat().startswith("2025-01-01T08:00")
+    assert ids["segment:m9"][0] == ids["segment:m4"][0]
+    # The shop's record replaced Segment's copy; the return now carries its order's channel.
+    assert "segment:m5" not in ids and "shop:E3" in ids
+    assert ids["shop_rejection:R1"][2] == "store"
+    assert "surveys:NPS2" in ids
+
+
+def test_without_lookback_a_load_stamped_in_the_past_is_missed(built: dict) -> None:
+    sql = "select count(*) from intermediate.int_touchpoints_unioned where touchpoint_id = 'surveys:NPS2'"
+    assert _query(built["incremental"], sql) == [(1,)]
+    assert _query(built["without_lookback"], sql) == [(0,)]
+    table = "intermediate.int_touchpoints_unioned"
+    assert _contents(built["without_lookback"])[table] != _contents(built["full"])[table]
