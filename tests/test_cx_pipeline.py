@@ -1,73 +1,31 @@
-"""CX measures end to end (docs/cx_measures.md, docs/clv.md): a generated sample is loaded, the CX dbt models
-are built and tested (their unit tests included), then the CLV and report assets run through Dagster; the
-measures must agree with each other and with the profile."""
+"""CX measures end to end (docs/cx_measures.md, docs/clv.md): on a copy of the session's shared default sample
+the CX dbt models are built and tested (their unit tests included), then the CLV and report assets run through
+Dagster; the measures must agree with each other and with the profile."""
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
 import pytest
-
-from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT
-
-SAMPLE_PERSONS = int(os.environ.get("CX360_CX_TEST_PERSONS", "1200"))
+from sample_warehouse import DEFAULT_SELECTION, private_copy, run_dbt, shared_default_sample
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cx_pipeline")]
-
-
-def _dbt(root: Path, warehouse: Path, *args: str) -> None:
-    beside_python = Path(sys.executable).parent / "dbt"
-    env = dict(os.environ)
-    env["CX360_WAREHOUSE"] = str(warehouse)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    command = [
-        str(beside_python) if beside_python.exists() else "dbt",
-        *args,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(root / "dbt_target"),
-        "--log-path",
-        str(root / "dbt_logs"),
-    ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        tail = "\n".join(result.stdout.splitlines()[-60:])
-        pytest.fail(f"dbt {args[0]} failed ({result.returncode}):\n{tail}\n{result.stderr[-2000:]}")
 
 
 @pytest.fixture(scope="module")
 def cx_warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     from dagster_duckdb import DuckDBResource
 
-    from cx_pipeline.contracts import SOURCE_NAMES
     from cx_pipeline.defs.cx import customer_clv, cx_report
-    from cx_pipeline.generator import GeneratorConfig, generate
-    from cx_pipeline.ingestion.loader import load_source
-    from cx_pipeline.warehouse import WAREHOUSE_CONNECTION_CONFIG, connect
+    from cx_pipeline.warehouse import WAREHOUSE_CONNECTION_CONFIG
 
-    root = tmp_path_factory.mktemp("cx")
-    warehouse = root / "cx360.duckdb"
-    landing = root / "landing"
-    generate(
-        GeneratorConfig(customers=SAMPLE_PERSONS, seed=7, landing_dir=landing, truth_dir=root / "truth"),
-        progress=False,
-    )
-    conn = connect(warehouse)
-    try:
-        for source in SOURCE_NAMES:
-            load_source(conn, source, landing, root / "quarantine")
-    finally:
-        conn.close()
-
-    # Seeds and models without their tests (other areas test their own), then every CX test: the data tests
-    # and the hand-worked unit tests. Two invocations, one full parse.
-    _dbt(root, warehouse, "build", "--select", "+tag:cx", "+dim_customers", "--indirect-selection", "empty")
-    _dbt(root, warehouse, "test", "--select", "tag:cx")
+    sample = private_copy(shared_default_sample(tmp_path_factory), tmp_path_factory.mktemp("cx"))
+    root, warehouse = sample.root, sample.warehouse
+    # The CX models the shared sample does not hold yet, without tests (other areas test their own), then
+    # every CX test: the data tests and the hand-worked unit tests.
+    already_built = [arg for selector in DEFAULT_SELECTION for arg in ("--exclude", selector)]
+    run_dbt(root, warehouse, "build", "--select", "+tag:cx", *already_built, "--indirect-selection", "empty")
+    run_dbt(root, warehouse, "test", "--select", "tag:cx")
 
     reports = root / "reports"
     previous = os.environ.get("CX360_REPORTS_DIR")
