@@ -41,6 +41,9 @@ DAY_2_LOADED_AT = DAY_1_LOADED_AT + timedelta(days=1)
 # A second ingestion host whose clock is an hour behind: its day-2 file is stamped before day 1's loads.
 SKEWED_LOADED_AT = DAY_1_LOADED_AT - timedelta(hours=1)
 SKEWED_SOURCE = "nps_responses"
+CONSENT_HEADER = (
+    "consent_event_id,email,user_id,purpose,status,lawful_basis,source,policy_version,recorded_at"
+)
 
 
 def _jsonl(*records: dict) -> str:
@@ -144,7 +147,7 @@ DAY_1 = {
         "NPS1,bob@example.com,user-b,9,,post_purchase,email,2025-01-01T14:00:00Z",
     ),
     "gdpr_consents/2025-01-01.csv": _csv(
-        "consent_event_id,email,user_id,purpose,status,lawful_basis,source,policy_version,recorded_at",
+        CONSENT_HEADER,
         "CE1,ann@example.com,user-a,email_marketing,granted,consent,checkout,v1,2025-01-01T10:05:00Z",
     ),
     "crm_contacts/2025-01-01.csv": _csv(
@@ -347,6 +350,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "without_lookback": without_lookback,
         "day_1_rows": day_1_rows,
         "day_2_batch": day_2_batch,
+        "landing": landing,
     }
 
 
@@ -390,3 +394,31 @@ def test_without_lookback_a_load_stamped_in_the_past_is_missed(built: dict) -> N
     assert _query(built["without_lookback"], sql) == [(0,)]
     table = "intermediate.int_touchpoints_unioned"
     assert _contents(built["without_lookback"])[table] != _contents(built["full"])[table]
+
+
+def test_a_replaced_landing_file_rebuilds_the_table(built: dict, tmp_path: Path) -> None:
+    """A landing file replaced by a corrected version may have lost records: the pre-hook rebuilds."""
+    landing = tmp_path / "landing"
+    shutil.copytree(built["landing"], landing)
+    warehouse = tmp_path / "replaced.duckdb"
+    shutil.copyfile(built["incremental"], warehouse)
+    # Day 1's consent file is corrected: CE1 is gone, CE2 is new.
+    _write(
+        landing,
+        {
+            "gdpr_consents/2025-01-01.csv": _csv(
+                CONSENT_HEADER,
+                "CE2,ann@example.com,user-a,analytics,denied,consent,cookie_banner,v1,2025-01-01T10:06:00Z",
+            )
+        },
+    )
+    _load(warehouse, landing, tmp_path / "quarantine", DAY_2_LOADED_AT + timedelta(days=1), ["gdpr_consents"])
+    _dbt(tmp_path, warehouse, select=["int_touchpoints_unioned"])
+    full = tmp_path / "replaced_full.duckdb"
+    shutil.copyfile(warehouse, full)
+    _dbt(tmp_path, full, "--full-refresh", select=["int_touchpoints_unioned"])
+
+    table = "intermediate.int_touchpoints_unioned"
+    assert _contents(warehouse)[table] == _contents(full)[table]
+    ids = {row[0] for row in _query(warehouse, f"select touchpoint_id from {table}")}  # noqa: S608
+    assert "privacy:CE2" in ids and "privacy:CE1" not in ids
