@@ -57,3 +57,14 @@ def test_raw_assets_and_models_carry_checks(definitions: dg.Definitions) -> None
     for source in SOURCE_NAMES:
         assert dg.AssetKey(["raw", source]) in checked_assets, f"raw.{source} has no asset check"
     assert dg.AssetKey(["marts", "dim_customers"]) in checked_assets
+
+
+def test_the_warehouse_folder_is_created_when_missing(tmp_path, monkeypatch) -> None:
+    """DuckDB creates the file but not its folder; without one the resource would retry connecting forever."""
+    from cx_pipeline.defs.resources import resources
+
+    warehouse = tmp_path / "not" / "there" / "cx360.duckdb"
+    monkeypatch.setenv("CX360_WAREHOUSE", str(warehouse))
+    definitions = resources()
+    assert warehouse.parent.is_dir()
+    assert definitions.resources["duckdb"].database == str(warehouse)

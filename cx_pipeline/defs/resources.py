@@ -16,6 +16,8 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 @dg.definitions
 def resources() -> dg.Definitions:
     warehouse = export_warehouse_env()
+    # DuckDB creates the file but not its folder; without one the resource retries connecting forever.
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
     return dg.Definitions(
         resources={
             "duckdb": DuckDBResource(
