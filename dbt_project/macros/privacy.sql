@@ -1,7 +1,8 @@
 {#-
-    Privacy helpers (docs/privacy.md). Keyed hashes come from the SQL function cx360_keyed_hash(varchar),
-    registered on every connection by the dbt-duckdb plugin cx_pipeline.privacy.dbt_plugin (profiles.yml):
-    HMAC-SHA256 with a key kept outside the code, so compiled SQL never contains the key.
+    Privacy helpers (docs/privacy.md). Keyed hashes come from cx360_keyed_hash(value): HMAC-SHA256 as a DuckDB
+    macro in plain SQL whose key pads are connection variables, set on every dbt connection and cursor by
+    the dbt-duckdb plugin cx_pipeline.privacy.dbt_plugin (profiles.yml). Compiled SQL never contains the key.
+    HMAC costs ~0.5 M values/s on 2 threads: hash each distinct value once, never once per row of a big table.
 -#}
 
 {#- The keyed hash (64 hex characters) of an expression; null stays null. -#}
@@ -12,8 +13,9 @@
 
 {#-
     A pseudonym for the bi schema: the keyed hash of `<domain>:<value>`. The domain keeps pseudonyms of
-    different kinds (customer, order, touchpoint) and the suppression list's hashes (bare values) apart, so
-    equal strings in two roles never share a pseudonym.
+    different kinds (customer, order) and the suppression list's hashes (bare values) apart, so equal strings
+    in two roles never share a pseudonym. Use it on distinct values (a CTE joined back), not per row.
+    cx_pipeline/privacy/erasure.py recomputes customer pseudonyms the same way to delete bi rows.
 -#}
 {% macro pseudonymise(expression, domain) -%}
     cx360_keyed_hash('{{ domain }}:' || cast({{ expression }} as varchar))
@@ -21,18 +23,46 @@
 
 
 {#-
-    Filter for staging models: true when none of `columns` (normalised identifier expressions: trimmed and
-    lower-cased emails, E.164 phones, trimmed ids) is on the suppression list privacy.suppressed_identifiers
-    (keyed hashes of the identifiers of erased people). Use it on the normalised columns, after
-    normalisation, e.g.
+    A pseudonym for a row-grain id (touchpoint, stage spell, consent version) at one SHA-256 per row instead of
+    an HMAC (two SHA-256 plus pad handling): sha256(secret || utf8(value)), where the 32-byte secret is the
+    HMAC of the constant `bi-row-pseudonym-secret:<domain>` under the key. The secret is computed once per
+    query (the scalar subquery; inline, DuckDB would recompute it per row because error() in the keyed hash
+    blocks constant folding), never stored, and cannot be computed without the key, so neither can
+    any pseudonym: without the key one cannot test a guessed id against a pseudonym, nor join back to marts.
+    Why not sha256(customer_key || id): customer_key sits in the same bi row, so anyone holding an id
+    (marts, source systems) could compute it. SHA-256's length extension only yields digests of `secret ||
+    value || padding || suffix`, i.e. of ids that contain SHA-256 padding bytes, which none do; it gives no
+    way to test or link real ids. Null stays null.
+-#}
+{% macro row_pseudonym(expression, domain) -%}
+    sha256(
+        (select unhex(cx360_keyed_hash('bi-row-pseudonym-secret:{{ domain }}')))
+        || encode(cast({{ expression }} as varchar))
+    )
+{%- endmacro %}
+
+
+{#-
+    Filter for staging models: true when none of `columns` (normalised identifier expressions of `relation`:
+    trimmed and lower-cased emails, E.164 phones, trimmed ids) is on the suppression list
+    privacy.suppressed_identifiers (keyed hashes of the identifiers of erased people). Use it on the
+    normalised columns of the model's last CTE:
 
         select * from final
         where {{ exclude_suppressed(['email', 'user_id']) }}
 
-    One anti-join per column. With an empty list DuckDB skips the hashing entirely; otherwise it costs one
-    keyed hash per row and column (about 0.5 M/s).
+    Per column: the DISTINCT values of the column are hashed once each, those on the list are kept (a tiny
+    set of plaintext values), and the rows are anti-joined on plaintext. With an empty list nothing is
+    hashed: the hash sits behind `case when exists (<list>)`, so that holds whatever join order DuckDB picks
+    (without the guard it depended on the optimizer's size estimate of the list: a list whose rows were just
+    deleted still looked non-empty). tests/test_privacy_suppression.py shows it on a connection without the
+    key, where computing one hash would raise.
+    `relation` is read once more per column. Tell DuckDB how (left alone, it materializes the root CTE with
+    every source column, which costs more than the filter): declare `final as materialized` when the chain
+    has a window (the window then runs once), or every CTE `as not materialized` when it is a plain scan
+    (each extra read then scans one column; stg_segment__event_deliveries). Measured cost: docs/privacy.md.
 -#}
-{% macro exclude_suppressed(columns) -%}
+{% macro exclude_suppressed(columns, relation='final') -%}
     {%- if columns is string -%}{%- set columns = [columns] -%}{%- endif -%}
     {%- if columns | length == 0 -%}
         {{ exceptions.raise_compiler_error("exclude_suppressed needs at least one column") }}
@@ -45,10 +75,17 @@
         {%- set suppression_list = source('cx360_privacy', 'suppressed_identifiers') -%}
     {%- endif -%}
     {%- for column in columns %}
-    {{ 'and ' if not loop.first }}not exists (
-        select 1 from {{ suppression_list }} as suppressed
-        where suppressed.identifier_hash = cx360_keyed_hash(cast({{ column }} as varchar))
-    )
+    {{ 'and ' if not loop.first }}({{ column }} is null or {{ column }} not in (
+        select present.value
+        from (
+            select distinct cast({{ column }} as varchar) as value
+            from {{ relation }}
+            where {{ column }} is not null
+        ) as present
+        where
+            (case when exists (select 1 from {{ suppression_list }}) then {{ keyed_hash('present.value') }} end)
+            in (select suppressed.identifier_hash from {{ suppression_list }} as suppressed)
+    ))
     {%- endfor %}
 {%- endmacro %}
 

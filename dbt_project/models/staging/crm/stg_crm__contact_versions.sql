@@ -25,7 +25,7 @@ cleaned as (
     from source
 ),
 
-final as (
+final as materialized (
     select * exclude (_is_duplicate)
     from cleaned
     where contact_id is not null
@@ -35,4 +35,7 @@ final as (
     ) = 1
 )
 
+-- Records of erased people stay out, even when delivered again (suppression list, docs/privacy.md). The
+-- filter reads final once more per identifier column: materialized, the window runs once.
 select * from final
+where {{ exclude_suppressed(['contact_id', 'email', 'phone']) }}

@@ -13,7 +13,7 @@ first_delivery as (
     ) = 1
 ),
 
-final as (
+final as materialized (
     select
         {{ nullif_blank('consent_event_id') }} as consent_event_id,
         {{ normalize_email('email') }} as email,
@@ -30,4 +30,7 @@ final as (
     from first_delivery
 )
 
+-- Records of erased people stay out, even when delivered again (suppression list, docs/privacy.md). The
+-- filter reads final once more per identifier column: materialized, the window runs once.
 select * from final
+where {{ exclude_suppressed(['email', 'user_id']) }}

@@ -10,7 +10,7 @@ first_delivery as (
     qualify row_number() over (partition by event_id order by _loaded_at, _source_file, _source_line) = 1
 ),
 
-final as (
+final as materialized (
     select
         {{ nullif_blank('event_id') }} as event_id,
         {{ nullif_blank('cart_id') }} as cart_id,
@@ -34,4 +34,7 @@ final as (
     from first_delivery
 )
 
+-- Records of erased people stay out, even when delivered again (suppression list, docs/privacy.md). The
+-- filter reads final once more per identifier column: materialized, the window runs once.
 select * from final
+where {{ exclude_suppressed(['user_id', 'email', 'anonymous_id']) }}
