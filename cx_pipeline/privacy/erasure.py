@@ -9,13 +9,15 @@ Flow (docs/privacy.md), run by the ``privacy/erasure`` asset right after ingesti
 3. **Suppress**: the keyed hashes of those identifiers go to ``privacy.suppressed_identifiers`` (never the
    plaintext). Staging filters on it (``exclude_suppressed`` macro), so re-delivered files stay out.
 4. **Delete** every row of every base table in every schema (raw, quarantine, intermediate, marts, marketing,
-   bi, seeds...) that holds any of the person's identifiers, customer ids or bi pseudonyms, in any text-like
-   column (JSON and free text included), in one transaction; then export files and quarantined file copies.
+   bi, seeds...) that holds any of the person's identifiers, customer ids or bi pseudonyms, in any personal
+   column (:func:`cx_pipeline.privacy.scan.scan_columns`: JSON and free text included, record keys and enums
+   not), in one transaction; then export files and quarantined file copies. The plaintext needles are
+   hash-joined with each column's distinct tokens (linear in the rows, no keyed hash per token).
 5. **Log** ``privacy.erasure_log`` (one row per request) and ``privacy.erasure_audit`` (rows removed per
    request and table). The caller compacts the database file so deleted bytes leave it too, and
    republishes the serving copy.
 
-Every run also scrubs rows loaded since the previous run against the whole suppression list
+Every run first scrubs raw rows loaded since the previous scan against the whole suppression list
 (:func:`scrub_new_raw_rows`), so a re-delivered file is removed from ``raw`` itself, not only from staging.
 """
 
@@ -43,8 +45,7 @@ from cx_pipeline.privacy.scan import (
     load_plain_needles,
     load_suppression_needles,
     register_scan_functions,
-    scan_table,
-    scan_table_plain,
+    scan_tables,
     text_hits,
 )
 
@@ -299,18 +300,14 @@ def scrub_tables(
     """Delete the rows holding a needle; (request_id, table) -> rows removed.
 
     ``plaintext``: the needles were loaded with :func:`load_plain_needles` (a request being executed: plain
-    joins, no hashing); else with ``load_needles``/``load_suppression_needles`` (keyed hashes).
+    joins, no hashing); else with ``load_needles``/``load_suppression_needles`` (keyed hashes). All the
+    tables are scanned together (:func:`cx_pipeline.privacy.scan.scan_tables`), then the matches deleted.
     """
     removed: Counter = Counter()
-    for table in tables:
-        since = (since_by_table or {}).get(table)
-        matches = (
-            scan_table_plain(connection, table, since) if plaintext else scan_table(connection, table, since)
-        )
-        if not matches:
-            continue
-        delete_rows(connection, table, matches)
-        for request_id in matches.values():
+    matches = scan_tables(connection, list(tables), since_by_table, plaintext=plaintext)
+    for table, rows in matches.items():
+        delete_rows(connection, table, rows)
+        for request_id in rows.values():
             removed[(request_id or "", str(table))] += 1
     return removed
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from cx_pipeline.privacy.scan import (
     file_byte_hits,
     load_suppression_needles,
     register_scan_functions,
-    scan_table,
+    scan_tables,
     sql_string,
 )
 
@@ -136,23 +135,19 @@ def verify_erased(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Rows that still hold a suppressed identifier, per ``schema.table`` (empty = nothing left).
 
     Every personal column of every table (:func:`cx_pipeline.privacy.scan.scan_columns`) is tokenised like
-    the erasure does; each distinct token of the whole warehouse is keyed-hashed once and compared with the
-    suppression list. Linear in the rows; rows are looked up only where a token matched.
+    the erasure does, all tables at once: each distinct value of the warehouse is tokenised once, each
+    distinct token keyed-hashed once and compared with the suppression list. Linear in the rows; rows are
+    looked up only where a token matched.
     """
     ensure_privacy_tables(connection)
-    if load_suppression_needles(connection) == 0:
-        end_scan(connection)
-        return {}
-    register_scan_functions(connection)
-    found: Counter = Counter()
     try:
-        for table in scrubbable_tables(connection):
-            rows = scan_table(connection, table)
-            if rows:
-                found[str(table)] += len(rows)
+        if load_suppression_needles(connection) == 0:
+            return {}
+        register_scan_functions(connection)
+        matches = scan_tables(connection, scrubbable_tables(connection))
     finally:
         end_scan(connection)
-    return dict(found)
+    return {str(table): len(rows) for table, rows in sorted(matches.items(), key=lambda m: str(m[0]))}
 
 
 def suppression_needles(connection: duckdb.DuckDBPyConnection) -> dict[str, str | None]:

@@ -8,14 +8,14 @@ value: the trimmed whole value (and lower-cased), every email, every id-like tok
 digits, normalised. So an email in a JSON blob or a comment, a formatted phone in a quarantined CSV line and a
 contact id inside a composite key all match.
 
-The work is linear in the rows and independent of the number of needles:
+The work is linear in the rows and independent of the number of needles (:func:`scan_tables`):
 
-- each column's *distinct* values are tokenised once (``value_tokens_sql``);
-- plaintext needles (a request being executed) are hash-joined with those tokens, and the matched values are
-  equality-joined back to the rows (:func:`matching_rows`); no keyed hash is computed;
-- hashed needles (the suppression list: re-delivered rows, verification) need the keyed hash of each token:
-  each distinct token is hashed once per scan session, whatever the number of tables it appears in
-  (:func:`matching_tokens`), and the rows are looked up only when a token matched.
+- the *distinct* values of the personal columns of all the scanned tables are collected at once, so a value
+  held by several tables (``touchpoint_id`` is in five) is tokenised once;
+- plaintext needles (a request being executed) are hash-joined with those tokens: no keyed hash at all;
+- hashed needles (the suppression list: re-delivered rows, verification) need the keyed hash of each
+  distinct token, computed once per scan;
+- only when some value matched are the tables' rows looked up, by equality joins on the matched values.
 
 Plaintext only ever sits in temp tables of the scanning connection, dropped by :func:`end_scan`.
 """
@@ -44,22 +44,10 @@ from cx_pipeline.privacy.keys import keyed_hashes, register_udfs
 
 NEEDLES_TABLE = "_cx360_needles"  # identifier_hash, request_id
 PLAIN_TABLE = "_cx360_plain_needles"  # token, request_id (plaintext)
-TOKEN_HASHES_TABLE = "_cx360_token_hashes"  # token, identifier_hash: this session's hash cache (plaintext)
-CLEAN_VALUES_TABLE = "_cx360_clean_values"  # value: values without a needle (plaintext), per needle set
-CLEAN_VALUE_MAX_LENGTH = 256
-_TABLE_VALUES = "_cx360_table_values"
-_TABLE_TOKENS = "_cx360_table_tokens"
+_VALUES = "_cx360_values"  # value: distinct values of the scanned columns (plaintext)
 _MATCHED_TOKENS = "_cx360_matched_tokens"
 _MATCHED_VALUES = "_cx360_matched_values"
-_PLAINTEXT_TABLES = (
-    TOKEN_HASHES_TABLE,
-    CLEAN_VALUES_TABLE,
-    PLAIN_TABLE,
-    _TABLE_VALUES,
-    _TABLE_TOKENS,
-    _MATCHED_TOKENS,
-    _MATCHED_VALUES,
-)
+_PLAINTEXT_TABLES = (PLAIN_TABLE, _VALUES, _MATCHED_TOKENS, _MATCHED_VALUES)
 PHONE_MACRO = "cx360_normalize_phone"
 # Column types that cannot hold an identifier as text.
 _NON_TEXT_TYPES = re.compile(
@@ -238,14 +226,8 @@ def has_column(connection: duckdb.DuckDBPyConnection, table: TableRef, column: s
 # ------------------------------------------------------------------------------------------ needles
 
 
-def _reset_clean_values(connection: duckdb.DuckDBPyConnection) -> None:
-    """Values found clean are clean for one needle set only: forget them when the needles change."""
-    connection.execute(f"drop table if exists temp.{CLEAN_VALUES_TABLE}")
-
-
 def load_needles(connection: duckdb.DuckDBPyConnection, needles: Mapping[str, str | None]) -> None:
     """Replace the temp needle table with ``{identifier_hash: request_id}``."""
-    _reset_clean_values(connection)
     connection.execute(
         f"create or replace temp table {NEEDLES_TABLE} (identifier_hash varchar, request_id varchar)"
     )
@@ -259,7 +241,6 @@ def load_needles(connection: duckdb.DuckDBPyConnection, needles: Mapping[str, st
 
 def load_suppression_needles(connection: duckdb.DuckDBPyConnection) -> int:
     """The whole suppression list as needles; returns how many."""
-    _reset_clean_values(connection)
     connection.execute(
         f"""
         create or replace temp table {NEEDLES_TABLE} as
@@ -273,7 +254,6 @@ def load_suppression_needles(connection: duckdb.DuckDBPyConnection) -> int:
 
 def load_plain_needles(connection: duckdb.DuckDBPyConnection, tokens: Mapping[str, str | None]) -> None:
     """Replace the temp table of plaintext needles ``{token: request_id}`` (dropped by :func:`end_scan`)."""
-    _reset_clean_values(connection)
     _load_tokens(connection, PLAIN_TABLE, tokens)
 
 
@@ -288,106 +268,106 @@ def _load_tokens(connection: duckdb.DuckDBPyConnection, name: str, tokens: Mappi
 
 
 def end_scan(connection: duckdb.DuckDBPyConnection) -> None:
-    """Drop every temp table that holds plaintext (caches, plaintext needles, matches) and the needles."""
+    """Drop every temp table that holds plaintext (values, tokens, plaintext needles, matches) and needles."""
     for name in (*_PLAINTEXT_TABLES, NEEDLES_TABLE):
         connection.execute(f"drop table if exists temp.{name}")
-
-
-@contextlib.contextmanager
-def scan_session(connection: duckdb.DuckDBPyConnection):
-    """A scan session: caches are shared by every table scanned inside, and dropped after."""
-    try:
-        yield connection
-    finally:
-        end_scan(connection)
 
 
 # ------------------------------------------------------------------------------------------ matching
 
 
-def _distinct_values_sql(table: TableRef, columns: list[str], since: Since | None) -> str:
-    """(col, value): each column's distinct values as text, column ``i`` of ``columns`` as col = i."""
-    condition = f"and {since.condition()}" if since else ""
-    return "\nunion all\n".join(
-        f"select {index} as col, value from ("  # noqa: S608
-        f"select distinct cast({quote(column)} as varchar) as value from {table.qualified} "
-        f"where {quote(column)} is not null {condition})"
-        for index, column in enumerate(columns)
-    )
+def _values_sql(tables: list[tuple[TableRef, list[str]]], since_by_table: Mapping[TableRef, Since]) -> str:
+    """(value): every non-null value of every listed column of every listed table, as text."""
+    parts = []
+    for table, columns in tables:
+        since = since_by_table.get(table)
+        condition = f"and {since.condition()}" if since else ""
+        parts.extend(
+            f"select cast({quote(column)} as varchar) as value from {table.qualified} "  # noqa: S608
+            f"where {quote(column)} is not null {condition}"
+            for column in columns
+        )
+    return "\nunion all\n".join(parts)
 
 
 def value_tokens_sql(values: str) -> str:
-    """(col, value, token): the candidate tokens of each (col, value) row of the relation ``values``."""
+    """(value, token): the candidate tokens of each row of the relation ``values`` (column ``value``)."""
     return f"""
-        select col, value, token
-        from (select col, value, unnest({tokens_sql("value")}) as token from {values})
+        select value, token
+        from (select value, unnest({tokens_sql("value")}) as token from {values})
         where token is not null
     """  # noqa: S608 - constant names
 
 
-def _new_values(
-    connection: duckdb.DuckDBPyConnection, table: TableRef, columns: list[str], since: Since | None
+def _since_params(since_by_table: Mapping[TableRef, Since]) -> dict[str, object] | None:
+    moments = {since.at for since in since_by_table.values()}
+    if len(moments) > 1:
+        raise ValueError("one scan takes one 'since' moment for all its tables")
+    return {"since": moments.pop()} if moments else None
+
+
+def _collect_values(
+    connection: duckdb.DuckDBPyConnection,
+    tables: list[tuple[TableRef, list[str]]],
+    since_by_table: Mapping[TableRef, Since],
 ) -> None:
-    """``_TABLE_VALUES`` (col, value): distinct values of the table's columns, minus values known clean."""
-    connection.execute(f"create temp table if not exists {CLEAN_VALUES_TABLE} (value varchar)")
-    connection.execute(
-        f"""
-        create or replace temp table {_TABLE_VALUES} as
-        select col, value
-        from ({_distinct_values_sql(table, columns, since)}) as table_values
-        anti join {CLEAN_VALUES_TABLE} using (value)
-        """,  # noqa: S608 - quoted names, bound values
-        since.params() if since else None,
-    )
+    """``_VALUES`` (value): the distinct values of every scanned column of every table, all at once.
 
-
-def _remember_clean(connection: duckdb.DuckDBPyConnection, matched: str | None) -> None:
-    """Short values of ``_TABLE_VALUES`` without a needle are clean: other tables skip their tokenising.
-
-    Long values (JSON documents, raw lines) are rarely repeated across tables and are not kept.
+    A value that several tables hold (``touchpoint_id`` is in five) is tokenised once.
     """
-    unmatched = f"anti join {matched} using (value)" if matched else ""
     connection.execute(
-        f"""
-        insert into {CLEAN_VALUES_TABLE}
-        select distinct value from {_TABLE_VALUES} {unmatched}
-        where length(value) <= {CLEAN_VALUE_MAX_LENGTH}
-        """  # noqa: S608 - constant names
+        f"create or replace temp table {_VALUES} as "  # noqa: S608 - quoted names, bound values
+        f"select distinct value from ({_values_sql(tables, since_by_table)})",
+        _since_params(since_by_table),
     )
 
 
-def _matched_values(connection: duckdb.DuckDBPyConnection, needles: str) -> int:
-    """``_MATCHED_VALUES`` (col, value, request_id): values of ``_TABLE_VALUES`` holding a token of
-    ``needles`` (token, request_id); returns how many."""
+def _match_values(connection: duckdb.DuckDBPyConnection, needles: str) -> int:
+    """``_MATCHED_VALUES`` (value, request_id): values of ``_VALUES`` holding a token of ``needles`` (token,
+    request_id: plaintext), by one hash join; returns how many."""
     connection.execute(
         f"""
         create or replace temp table {_MATCHED_VALUES} as
-        select col, value, min(needles.request_id) as request_id
-        from ({value_tokens_sql(_TABLE_VALUES)}) as tokens
+        select value, min(needles.request_id) as request_id
+        from ({value_tokens_sql(_VALUES)}) as tokens
         inner join {needles} as needles using (token)
-        group by col, value
+        group by value
         """  # noqa: S608 - constant names
     )
     return connection.execute(f"select count(*) from {_MATCHED_VALUES}").fetchall()[0][0]  # noqa: S608
 
 
+def _hash_matches(connection: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    """Tokens of ``_VALUES`` whose keyed hash is in ``NEEDLES_TABLE`` -> request id (each distinct token of
+    the whole scan is hashed once)."""
+    rows = connection.execute(
+        f"""
+        with tokens as (
+            select distinct token from ({value_tokens_sql(_VALUES)})
+        ),
+        hashed as (
+            select token, cx360_keyed_hash(token) as identifier_hash from tokens
+        )
+        select hashed.token, min(needles.request_id)
+        from hashed
+        inner join {NEEDLES_TABLE} as needles on hashed.identifier_hash = needles.identifier_hash
+        group by hashed.token
+        """  # noqa: S608 - constant names
+    ).fetchall()
+    return dict(rows)
+
+
 def _matched_rows(
     connection: duckdb.DuckDBPyConnection, table: TableRef, columns: list[str], since: Since | None
 ) -> dict[int, str | None]:
-    """rowid -> request id of the rows holding a value of ``_MATCHED_VALUES`` (equality joins)."""
-    hit_columns = [
-        col
-        for (col,) in connection.execute(f"select distinct col from {_MATCHED_VALUES}").fetchall()  # noqa: S608
-    ]
-    if not hit_columns:
-        return {}
+    """rowid -> request id of the rows of ``table`` holding a ``_MATCHED_VALUES`` value."""
     condition = f"and rows.{since.condition()}" if since else ""
     per_column = "\nunion all\n".join(
         f"select rows.rowid as rid, matched.request_id from {table.qualified} as rows "  # noqa: S608
         f"inner join {_MATCHED_VALUES} as matched "
-        f"on matched.col = {col} and cast(rows.{quote(columns[col])} as varchar) = matched.value "
+        f"on cast(rows.{quote(column)} as varchar) = matched.value "
         f"where true {condition}"
-        for col in sorted(hit_columns)
+        for column in columns
     )
     rows = connection.execute(
         f"select rid, min(request_id) from ({per_column}) group by rid",  # noqa: S608
@@ -396,114 +376,68 @@ def _matched_rows(
     return dict(rows)
 
 
-def _drop_table_state(connection: duckdb.DuckDBPyConnection) -> None:
-    for name in (_TABLE_VALUES, _TABLE_TOKENS, _MATCHED_TOKENS, _MATCHED_VALUES):
+def _drop_scan_state(connection: duckdb.DuckDBPyConnection) -> None:
+    for name in (_VALUES, _MATCHED_TOKENS, _MATCHED_VALUES):
         connection.execute(f"drop table if exists temp.{name}")
 
 
-def matching_rows(
+def scan_tables(
     connection: duckdb.DuckDBPyConnection,
-    table: TableRef,
-    columns: list[str],
-    since: Since | None = None,
-) -> dict[int, str | None]:
-    """Plaintext pass: rowid -> request id of the rows of ``table`` holding a needle of ``PLAIN_TABLE``.
+    tables: Iterable[TableRef],
+    since_by_table: Mapping[TableRef, Since] | None = None,
+    *,
+    plaintext: bool = False,
+) -> dict[TableRef, dict[int, str | None]]:
+    """For each table, rowid -> request id of its rows that hold a needle (tables without any left out).
 
-    Linear in the table: each column's distinct values (minus values already found clean in this session)
-    are tokenised once and hash-joined with the needles; the matched values are then equality-joined back
-    to the rows. No keyed hash is computed.
+    ``plaintext``: the needles are plaintext tokens (:func:`load_plain_needles`, a request being executed);
+    they are hash-joined with the tokens and no keyed hash is computed. Else they are keyed hashes
+    (:func:`load_needles`, :func:`load_suppression_needles`): each distinct token is hashed once.
+
+    Linear in the rows and independent of the number of needles: the distinct values of the personal columns
+    (:func:`scan_columns`) of *all* the tables are collected at once and tokenised once; only when some value
+    matched are the tables' rows looked up, by equality joins on those values. ``since_by_table`` limits a
+    table to the rows loaded at or after one moment (the same for every table, bound as ``$since``).
     """
-    if not columns:
+    since_by_table = dict(since_by_table or {})
+    units = [(table, scan_columns(connection, table)) for table in tables]
+    units = [(table, columns) for table, columns in units if columns]
+    if not units:
         return {}
     try:
-        _new_values(connection, table, columns, since)
-        found = _matched_values(connection, PLAIN_TABLE)
-        _remember_clean(connection, _MATCHED_VALUES if found else None)
-        return _matched_rows(connection, table, columns, since) if found else {}
+        _collect_values(connection, units, since_by_table)
+        if plaintext:
+            found = _match_values(connection, PLAIN_TABLE)
+        else:
+            tokens = _hash_matches(connection)
+            found = 0
+            if tokens:
+                _load_tokens(connection, _MATCHED_TOKENS, tokens)
+                found = _match_values(connection, _MATCHED_TOKENS)
+        if not found:
+            return {}
+        matches = {}
+        for table, columns in units:
+            rows = _matched_rows(connection, table, columns, since_by_table.get(table))
+            if rows:
+                matches[table] = rows
+        return matches
     finally:
-        _drop_table_state(connection)
-
-
-def matching_tokens(
-    connection: duckdb.DuckDBPyConnection,
-    table: TableRef,
-    columns: list[str],
-    since: Since | None = None,
-) -> dict[str, str | None]:
-    """Hash pass: the plaintext tokens of ``table`` whose keyed hash is a needle -> its request id."""
-    if not columns:
-        return {}
-    try:
-        _new_values(connection, table, columns, since)
-        return _hash_matches(connection)
-    finally:
-        _drop_table_state(connection)
-
-
-def _hash_matches(connection: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
-    """Tokens of ``_TABLE_VALUES`` whose keyed hash is in ``NEEDLES_TABLE`` -> request id.
-
-    Each distinct token is hashed once per session: tokens hashed for an earlier table come from the
-    session's cache ``TOKEN_HASHES_TABLE``.
-    """
-    connection.execute(
-        f"create temp table if not exists {TOKEN_HASHES_TABLE} (token varchar, identifier_hash varchar)"
-    )
-    connection.execute(
-        f"""
-        create or replace temp table {_TABLE_TOKENS} as
-        select distinct token from ({value_tokens_sql(_TABLE_VALUES)})
-        """  # noqa: S608 - constant names
-    )
-    connection.execute(
-        f"""
-        insert into {TOKEN_HASHES_TABLE}
-        select token, cx360_keyed_hash(token)
-        from {_TABLE_TOKENS} anti join {TOKEN_HASHES_TABLE} using (token)
-        """  # noqa: S608 - constant names
-    )
-    rows = connection.execute(
-        f"""
-        select tokens.token, min(needles.request_id)
-        from {_TABLE_TOKENS} as tokens
-        inner join {TOKEN_HASHES_TABLE} as cache using (token)
-        inner join {NEEDLES_TABLE} as needles on cache.identifier_hash = needles.identifier_hash
-        group by tokens.token
-        """  # noqa: S608 - constant names
-    ).fetchall()
-    return dict(rows)
+        _drop_scan_state(connection)
 
 
 def scan_table(
     connection: duckdb.DuckDBPyConnection, table: TableRef, since: Since | None = None
 ) -> dict[int, str | None]:
-    """rowid -> request id of every row of ``table`` holding a needle (hashed needles loaded beforehand).
-
-    The keyed hash is computed only for the distinct tokens of the personal columns (:func:`scan_columns`),
-    each once per session; only when some token matched are the rows found, by joins on plaintext.
-    """
-    columns = scan_columns(connection, table)
-    if not columns:
-        return {}
-    try:
-        _new_values(connection, table, columns, since)
-        tokens = _hash_matches(connection)
-        if not tokens:
-            _remember_clean(connection, None)
-            return {}
-        _load_tokens(connection, _MATCHED_TOKENS, tokens)
-        _matched_values(connection, _MATCHED_TOKENS)
-        _remember_clean(connection, _MATCHED_VALUES)
-        return _matched_rows(connection, table, columns, since)
-    finally:
-        _drop_table_state(connection)
+    """rowid -> request id of every row of ``table`` holding a needle (hashed needles loaded beforehand)."""
+    return scan_tables(connection, [table], {table: since} if since else None).get(table, {})
 
 
 def scan_table_plain(
     connection: duckdb.DuckDBPyConnection, table: TableRef, since: Since | None = None
 ) -> dict[int, str | None]:
     """rowid -> request id of the rows of ``table`` holding a plaintext needle (see load_plain_needles)."""
-    return matching_rows(connection, table, scan_columns(connection, table), since)
+    return scan_tables(connection, [table], {table: since} if since else None, plaintext=True).get(table, {})
 
 
 def delete_rows(connection: duckdb.DuckDBPyConnection, table: TableRef, rowids: Iterable[int]) -> int:
