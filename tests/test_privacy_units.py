@@ -410,3 +410,35 @@ def test_byte_scan_finds_a_formatted_phone_and_an_email_in_binary(tmp_path: Path
     )
     needles = {keyed_hash("+15551234567"): "ER-1", keyed_hash("jo@example.com"): "ER-2"}
     assert file_byte_hits(path, needles) == {"+15551234567", "jo@example.com"}
+
+
+def test_requests_read_phones_with_the_configured_country_code(scan_db) -> None:
+    """The re-delivery scrub runs first and must not leave its own phone rules behind for the requests."""
+    from datetime import UTC, datetime
+
+    from cx_pipeline.privacy.erasure import ensure_privacy_tables, execute_erasure_requests
+
+    at = datetime(2026, 11, 3, tzinfo=UTC)
+    ensure_privacy_tables(scan_db)
+    scan_db.execute(
+        "insert into privacy.suppressed_identifiers values (?, 'email', 'ER-0', ?)",
+        [keyed_hash("x@y.zz"), at],
+    )
+    scan_db.execute("create schema raw")
+    scan_db.execute(
+        """
+        create table raw.erasure_requests as select * from (values
+            ('ER-44', null, '+44 7946 095812', null, ?::timestamptz, 'f.csv', 2, ?::timestamptz)
+        ) as v(request_id, email, phone, user_id, requested_at, _source_file, _source_line, _loaded_at)
+        """,
+        [at, at],
+    )
+    scan_db.execute(
+        "create table raw.support_interactions as select * from (values "
+        "('T1', 'call me on 7946 095 812 please', ?::timestamptz), ('T2', 'no phone', ?::timestamptz)"
+        ") as v(ticket_id, subject, _loaded_at)",
+        [at, at],
+    )
+    report = execute_erasure_requests(scan_db, run_id="r", now=at, country_code="44")
+    assert report.removed_by_place() == {"raw.erasure_requests": 1, "raw.support_interactions": 1}
+    assert scan_db.execute("select ticket_id from raw.support_interactions").fetchall() == [("T2",)]

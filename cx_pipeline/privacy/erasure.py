@@ -362,7 +362,9 @@ def execute_erasure_requests(
     requests = pending_requests(connection, country_code)
     # First the rows loaded since the previous run, against the suppression list as it was: the requests
     # below then scan every row (those just loaded included) for their own people.
-    report.redelivered_rows_removed = scrub_new_raw_rows(connection, run_id=run_id, now=executed_at)
+    report.redelivered_rows_removed = scrub_new_raw_rows(
+        connection, run_id=run_id, now=executed_at, country_code=country_code
+    )
     if requests:
         resolutions = resolve(connection, requests)
         report.requests = resolutions
@@ -425,7 +427,11 @@ def _log(
 
 
 def scrub_new_raw_rows(
-    connection: duckdb.DuckDBPyConnection, *, run_id: str | None = None, now: datetime | None = None
+    connection: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str | None = None,
+    now: datetime | None = None,
+    country_code: str = "1",
 ) -> int:
     """Delete raw and quarantine rows loaded since the previous scan that match the suppression list.
 
@@ -443,7 +449,7 @@ def scrub_new_raw_rows(
         end_scan(connection)
         connection.execute("insert into privacy.suppression_scans values (?, ?, 0)", [scanned_at, run_id])
         return 0
-    register_scan_functions(connection)
+    register_scan_functions(connection, country_code)
     tables: list[TableRef] = []
     since: dict[TableRef, Since] = {}
     for table in scrubbable_tables(connection):

@@ -197,8 +197,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 def scrub_export_dir(folder: Path, needles: Mapping[str, str | None]) -> Counter:
     """Rewrite ``folder``'s export without the rows holding a needle; request id -> rows removed.
 
-    Rows are matched like warehouse rows (every column as text, candidate tokens, keyed hashes). Files that
-    are not a known export (no manifest or no Parquet file) are deleted whole if any of their text matches.
+    Rows are matched like warehouse rows (personal columns as text, candidate tokens, keyed hashes). Files
+    that are not a known export (no manifest or no Parquet file) are deleted whole if any text matches.
     """
     from cx_pipeline.privacy.scan import (
         TableRef,
