@@ -422,3 +422,20 @@ def test_a_replaced_landing_file_rebuilds_the_table(built: dict, tmp_path: Path)
     assert _contents(warehouse)[table] == _contents(full)[table]
     ids = {row[0] for row in _query(warehouse, f"select touchpoint_id from {table}")}  # noqa: S608
     assert "privacy:CE2" in ids and "privacy:CE1" not in ids
+
+
+def test_a_table_built_before_the_model_was_incremental_is_rebuilt(built: dict, tmp_path: Path) -> None:
+    """A warehouse upgraded from the full-rebuild model (no load column) needs no manual full refresh."""
+    from cx_pipeline.warehouse import connect
+
+    warehouse = tmp_path / "upgraded.duckdb"
+    shutil.copyfile(built["full"], warehouse)
+    table = "intermediate.int_touchpoints_unioned"
+    conn = connect(warehouse)
+    try:
+        conn.execute(f"alter table {table} drop column _loaded_at")
+        conn.execute(f"alter table {table} drop column cart_id")
+    finally:
+        conn.close()
+    _dbt(tmp_path, warehouse, select=["int_touchpoints_unioned"])
+    assert _contents(warehouse)[table] == _contents(built["full"])[table]

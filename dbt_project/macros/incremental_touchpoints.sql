@@ -5,7 +5,8 @@
     manifest, see touchpoints_unbuilt_loads) and replaces their touchpoints (delete+insert on touchpoint_id).
     Two hooks keep the table equal to a full rebuild where a new record changes or removes an older row:
     - pre-hook: a landing file replaced by a changed version since the last build may have lost records, which
-      only a rebuild drops: the table is emptied and the build re-reads everything, in the same transaction;
+      only a rebuild drops: the table is emptied and the build re-reads everything, in the same transaction
+      (also when the table predates the incremental model);
     - post-hook: rows a new record made obsolete are withdrawn (Segment's copy of a cart or order the shop
       recorded in this batch; a CRM contact's `updated` row when its latest version has no later update).
     On a full build (first build, `--full-refresh`) both hooks are empty.
@@ -51,14 +52,27 @@
 {%- endmacro %}
 
 
-{% macro touchpoints_rebuild_when_files_replaced() -%}
+{#-
+    Pre-hook: empty the table when an incremental build must read everything, in the build's transaction.
+    - A table built before the model was incremental lacks the load column: the two columns are added (at the
+      end, where the model selects them) and the table is emptied.
+    - A landing file replaced by a changed version after the newest load built may have lost records.
+-#}
+{% macro touchpoints_rebuild_if_needed() -%}
     {%- if is_incremental() -%}
-        delete from {{ this }}
-        where exists (
-            select 1
-            from {{ ingestion_manifest() }}
-            where superseded_at > (select max(_loaded_at) from {{ this }})
-        )
+        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
+        {%- if '_loaded_at' not in columns -%}
+            alter table {{ this }} add column if not exists cart_id varchar;
+            alter table {{ this }} add column _loaded_at timestamptz;
+            delete from {{ this }}
+        {%- else -%}
+            delete from {{ this }}
+            where exists (
+                select 1
+                from {{ ingestion_manifest() }}
+                where superseded_at > (select max(_loaded_at) from {{ this }})
+            )
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 

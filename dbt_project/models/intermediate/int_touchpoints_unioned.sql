@@ -14,7 +14,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='touchpoint_id',
-        pre_hook="{{ touchpoints_rebuild_when_files_replaced() }}",
+        pre_hook="{{ touchpoints_rebuild_if_needed() }}",
         post_hook=[
             "{{ touchpoints_withdraw_segment_copies() }}",
             "{{ touchpoints_withdraw_stale_crm_updates() }}",
