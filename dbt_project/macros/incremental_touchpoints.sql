@@ -22,6 +22,7 @@
     load with any row in the table has all its records built.
 -#}
 {% macro touchpoints_unbuilt_loads() -%}
+    {#- Every source int_touchpoints_unioned reads (contracts.py names; erasure_requests is not one). -#}
     {%- set touchpoint_sources = [
         'web_events', 'cart_events', 'product_rejections', 'support_interactions', 'nps_responses',
         'gdpr_consents', 'crm_contacts',
@@ -77,6 +78,10 @@
 {%- endmacro %}
 
 
+{#-
+    Post-hook: Segment's client-side copy of a cart or order event goes once the shop's record of that cart or
+    order is in the table (the rule of int_touchpoints_unioned's `segment_classified`, for copies built first).
+-#}
 {% macro touchpoints_withdraw_segment_copies() -%}
     {%- if is_incremental() -%}
         delete from {{ this }}
@@ -97,6 +102,10 @@
 {%- endmacro %}
 
 
+{#-
+    Post-hook: a contact's `updated` row goes when a later version rebuilt its `created` row without one (the
+    two rows of one version share its `_loaded_at`).
+-#}
 {% macro touchpoints_withdraw_stale_crm_updates() -%}
     {%- if is_incremental() -%}
         delete from {{ this }} as crm_updated
