@@ -27,6 +27,8 @@ VOLATILE_COLUMNS: frozenset[str] = frozenset(
         "run_id",
         "duration_seconds",
         "modified_at",
+        "built_at",
+        "dbt_invocation_id",
     }
 )
 
