@@ -9,7 +9,8 @@ and one shared pseudonymisation key, so the keyed hashes agree between warehouse
 
 The drop-by-drop warehouse builds `int_touchpoints_unioned` incrementally from its second run on (only the new
 landing files are read) while the reference builds it once from everything: equal fingerprints prove the
-incremental build end to end. tests/test_incremental.py checks the same in about a minute on a hand-made sample.
+incremental build end to end. tests/test_incremental.py checks the same in about a minute on a hand-made
+sample.
 """
 
 from __future__ import annotations
