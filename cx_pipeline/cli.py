@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -37,6 +39,26 @@ def _use_project_dagster_home() -> None:
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
 
+# At these console levels the run stays quiet: dbt's node-by-node lines (which dagster-dbt echoes to stdout,
+# several hundred per build) go to a file instead of the terminal.
+QUIET_LOG_LEVELS = frozenset({"WARNING", "ERROR", "CRITICAL"})
+
+
+def run_output_log(paths: Paths) -> Path:
+    """Where a quiet run writes what it would otherwise print: ``logs/last_run.log`` beside the warehouse."""
+    return paths.warehouse.parent / "logs" / "last_run.log"
+
+
+@contextlib.contextmanager
+def _stdout_to(path: Path | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle, contextlib.redirect_stdout(handle):
+        yield
+
+
 def _landing_has_files(landing: Path) -> bool:
     return landing.is_dir() and any(path.is_file() for path in landing.glob("*/*"))
 
@@ -66,12 +88,16 @@ def _run(args: argparse.Namespace) -> int:
 
         for run_id in release_runs_of_dead_processes(instance):
             print(f"Run {run_id} was killed before it finished: marked failed, its warehouse slot freed.")
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": args.log_level.upper()}}}},
-        )
+        dbt_log = run_output_log(paths)
+        with _stdout_to(dbt_log if args.log_level.upper() in QUIET_LOG_LEVELS else None):
+            result = job.execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": args.log_level.upper()}}}},
+            )
     print(f"Dagster run {result.run_id} {'succeeded' if result.success else 'FAILED'}.")
+    if args.log_level.upper() in QUIET_LOG_LEVELS:
+        print(f"dbt's node-by-node output: {dbt_log}")
     _print_warehouse_summary(paths)
     return 0 if result.success else 1
 
@@ -97,13 +123,11 @@ def _print_warehouse_summary(paths: Paths) -> None:
             ).fetchall()
             print("Customers per journey stage: " + ", ".join(f"{stage}={count}" for stage, count in stages))
             print("A few customer profiles (marts.dim_customers):")
-            print(
-                connection.sql(
-                    "select customer_id, journey_stage, first_seen_at, order_count, net_revenue, "
-                    "distinct_channel_count, latest_nps_class "
-                    "from marts.dim_customers order by net_revenue desc nulls last, customer_id limit 5"
-                )
-            )
+            connection.sql(
+                "select customer_id, journey_stage, first_seen_at, order_count, net_revenue, "
+                "distinct_channel_count, latest_nps_class "
+                "from marts.dim_customers order by net_revenue desc nulls last, customer_id limit 5"
+            ).show(max_width=200)
     from cx_pipeline.defs.cx import reports_dir
 
     for label, path in (
