@@ -159,7 +159,8 @@ def render(results: dict, chart_name: str, findings: Path | None = None) -> tupl
         "Measured with `python -m benchmarks.run` (`make benchmark`; the command of each scale is listed "
         f"under *Machine and versions*), last run {results.get('started', '?')} to "
         f"{results.get('finished', '?')} (UTC), revision {results.get('revision', '?')}. Raw figures: "
-        "`data/bench/results.json` (not committed); re-render with `python -m benchmarks.run --report-only` "
+        "`results.json` in the `--bench-dir` of each command below (default `data/bench/`, not committed); "
+        "re-render with `python -m benchmarks.run --report-only --bench-dir <dir>` "
         "(`--merge other/results.json` adds scales or repeats measured by another invocation)."
     )
     add("")
