@@ -18,16 +18,13 @@ import os
 import re
 import secrets
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pytest
-
-from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+from sample_warehouse import ingest, run_dbt
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("privacy_erasure")]
 
@@ -38,44 +35,9 @@ VICTIMS = 3
 # ------------------------------------------------------------------------------------------ pipeline helpers
 
 
-def _dbt(root: Path, *args: str) -> None:
-    beside_python = Path(sys.executable).parent / "dbt"
-    command = [
-        str(beside_python) if beside_python.exists() else "dbt",
-        *args,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(root / "dbt_target"),
-        "--log-path",
-        str(root / "dbt_logs"),
-    ]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        tail = "\n".join(result.stdout.splitlines()[-40:])
-        pytest.fail(f"dbt {args[0]} failed ({result.returncode}):\n{tail}\n{result.stderr[-2000:]}")
-
-
 def _build(root: Path) -> None:
     """Seeds and models (others' data tests are not this module's business)."""
-    _dbt(root, "build", "--exclude", "resource_type:test", "resource_type:unit_test")
-
-
-def _ingest(paths) -> None:
-    from cx_pipeline.contracts import SOURCE_NAMES
-    from cx_pipeline.ingestion.loader import load_source
-    from cx_pipeline.warehouse import connect
-
-    connection = connect(paths.warehouse)
-    try:
-        for source in SOURCE_NAMES:
-            load_source(connection, source, paths.landing, paths.quarantine)
-    finally:
-        connection.close()
+    run_dbt(root, None, "build", "--exclude", "resource_type:test", "resource_type:unit_test")
 
 
 def _erasure_step(paths):
@@ -360,7 +322,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             progress=False,
         )
         # Run 1: what the pipeline did before the requests arrived.
-        _ingest(paths)
+        ingest(paths.warehouse, paths.landing, paths.quarantine)
         _erasure_step(paths)  # the generator's own requests, with no identity map yet
         _build(root)
         _export_and_serve(paths)
@@ -381,9 +343,9 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             writer.writeheader()
             for request in requests:
                 writer.writerow({**request, "requested_at": "2026-11-30T09:00:00Z"})
-        _ingest(paths)
+        ingest(paths.warehouse, paths.landing, paths.quarantine)
         report = _erasure_step(paths)
-        _dbt(root, "run")
+        run_dbt(root, None, "run")
         _export_and_serve(paths)
         leftovers = _verification_step(paths)
 
@@ -541,10 +503,10 @@ def redelivered(scenario: Scenario) -> Scenario:
         for path in sorted(source_dir.iterdir()):
             if path.is_file() and not path.name.startswith("redelivered-"):
                 shutil.copy(path, source_dir / f"redelivered-{path.name}")
-    _ingest(paths)
+    ingest(paths.warehouse, paths.landing, paths.quarantine)
     scenario.before_tables = find_in_database(paths.warehouse, scenario.victims)  # raw has them again
     _erasure_step(paths)
-    _dbt(scenario.root, "run")
+    run_dbt(scenario.root, None, "run")
     _export_and_serve(paths)
     scenario.leftovers = _verification_step(paths)
     return scenario
