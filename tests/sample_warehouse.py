@@ -134,6 +134,17 @@ def shared_default_sample(tmp_path_factory: pytest.TempPathFactory) -> SampleWar
     return SampleWarehouse.under(root)
 
 
+def query(warehouse: Path, sql: str) -> list[tuple]:
+    """The rows of ``sql`` on a read-only connection to ``warehouse``."""
+    from cx_pipeline.warehouse import connect
+
+    connection = connect(warehouse, read_only=True)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
 def private_copy(sample: SampleWarehouse, root: Path) -> SampleWarehouse:
     """A copy of the sample's warehouse under ``root`` that one module may write to (truth is read only)."""
     root.mkdir(parents=True, exist_ok=True)

@@ -3,11 +3,10 @@ the CX dbt models are built and tested (their unit tests included), then the CLV
 Dagster; the measures must agree with each other and with the profile."""
 
 import os
-from pathlib import Path
 
 import dagster as dg
 import pytest
-from sample_warehouse import DEFAULT_SELECTION, private_copy, run_dbt, shared_default_sample
+from sample_warehouse import DEFAULT_SELECTION, private_copy, query, run_dbt, shared_default_sample
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cx_pipeline")]
 
@@ -52,19 +51,9 @@ def cx_warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return {"warehouse": warehouse, "reports": reports, "metadata": metadata}
 
 
-def _query(warehouse: Path, sql: str) -> list[tuple]:
-    from cx_pipeline.warehouse import connect
-
-    conn = connect(warehouse, read_only=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
 def test_clv_table_agrees_with_orders_and_profile(cx_warehouse: dict[str, object]) -> None:
     warehouse = cx_warehouse["warehouse"]
-    ((mismatches, customers, buyers),) = _query(
+    ((mismatches, customers, buyers),) = query(
         warehouse,
         """
         select
@@ -77,13 +66,13 @@ def test_clv_table_agrees_with_orders_and_profile(cx_warehouse: dict[str, object
     )
     assert customers == buyers > 100 and mismatches == 0
     # Historical CLV adds up to the profile's net revenue.
-    ((clv_total, profile_total),) = _query(
+    ((clv_total, profile_total),) = query(
         warehouse,
         "select (select sum(historical_clv) from marts.customer_clv), "
         "(select sum(net_revenue) from marts.dim_customers)",
     )
     assert clv_total == profile_total
-    ((bad,),) = _query(
+    ((bad,),) = query(
         warehouse,
         "select count(*) from marts.customer_clv "
         "where p_alive not between 0 and 1 or expected_purchases_12m < 0 "
@@ -97,7 +86,7 @@ def test_clv_table_agrees_with_orders_and_profile(cx_warehouse: dict[str, object
 
 
 def test_survey_measures_roll_up_consistently(cx_warehouse: dict[str, object]) -> None:
-    ((monthly_nps, customer_nps, monthly_csat, customer_csat),) = _query(
+    ((monthly_nps, customer_nps, monthly_csat, customer_csat),) = query(
         cx_warehouse["warehouse"],
         """
         select
@@ -113,7 +102,7 @@ def test_survey_measures_roll_up_consistently(cx_warehouse: dict[str, object]) -
 
 def test_touchpoint_volumes_and_rates(cx_warehouse: dict[str, object]) -> None:
     warehouse = cx_warehouse["warehouse"]
-    ((volume, touchpoints),) = _query(
+    ((volume, touchpoints),) = query(
         warehouse,
         """
         select
@@ -123,7 +112,7 @@ def test_touchpoint_volumes_and_rates(cx_warehouse: dict[str, object]) -> None:
         """,
     )
     assert volume == touchpoints
-    ((bad_rates, checkouts_convert),) = _query(
+    ((bad_rates, checkouts_convert),) = query(
         warehouse,
         """
         select
@@ -139,7 +128,7 @@ def test_touchpoint_volumes_and_rates(cx_warehouse: dict[str, object]) -> None:
 def test_churn_and_retention_agree_with_the_journey(cx_warehouse: dict[str, object]) -> None:
     warehouse = cx_warehouse["warehouse"]
     # Active at the end of the as_of month = buyers whose current stage is not lapsed.
-    ((active_end, buyers_not_lapsed),) = _query(
+    ((active_end, buyers_not_lapsed),) = query(
         warehouse,
         """
         select
@@ -152,7 +141,7 @@ def test_churn_and_retention_agree_with_the_journey(cx_warehouse: dict[str, obje
         """,
     )
     assert active_end == buyers_not_lapsed
-    ((first_months, other_rates_ok),) = _query(
+    ((first_months, other_rates_ok),) = query(
         warehouse,
         """
         select

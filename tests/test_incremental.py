@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sample_warehouse import query
 
 from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
@@ -304,16 +305,6 @@ def _contents(warehouse: Path) -> dict[str, list[tuple]]:
         conn.close()
 
 
-def _query(warehouse: Path, sql: str) -> list[tuple]:
-    from cx_pipeline.warehouse import connect
-
-    conn = connect(warehouse, read_only=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("incremental")
@@ -323,7 +314,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
     _write(landing, DAY_1)
     _load(incremental, landing, quarantine, DAY_1_LOADED_AT)
     _dbt(root, incremental)
-    day_1_rows = _query(incremental, "select count(*) from intermediate.int_touchpoints_unioned")[0][0]
+    day_1_rows = query(incremental, "select count(*) from intermediate.int_touchpoints_unioned")[0][0]
 
     _write(landing, DAY_2)
     _load(incremental, landing, quarantine, DAY_2_LOADED_AT)
@@ -367,7 +358,7 @@ def test_incremental_build_read_only_the_new_records(built: dict) -> None:
 
 
 def test_day_2_rewrites_history(built: dict) -> None:
-    rows = _query(
+    rows = query(
         built["incremental"],
         "select touchpoint_id, customer_id, occurred_at, channel, is_anonymous_at_time "
         "from marts.fct_touchpoints",
@@ -390,8 +381,8 @@ def test_day_2_rewrites_history(built: dict) -> None:
 
 def test_without_lookback_a_load_stamped_in_the_past_is_missed(built: dict) -> None:
     sql = "select count(*) from intermediate.int_touchpoints_unioned where touchpoint_id = 'surveys:NPS2'"
-    assert _query(built["incremental"], sql) == [(1,)]
-    assert _query(built["without_lookback"], sql) == [(0,)]
+    assert query(built["incremental"], sql) == [(1,)]
+    assert query(built["without_lookback"], sql) == [(0,)]
     table = "intermediate.int_touchpoints_unioned"
     assert _contents(built["without_lookback"])[table] != _contents(built["full"])[table]
 
@@ -420,7 +411,7 @@ def test_a_replaced_landing_file_rebuilds_the_table(built: dict, tmp_path: Path)
 
     table = "intermediate.int_touchpoints_unioned"
     assert _contents(warehouse)[table] == _contents(full)[table]
-    ids = {row[0] for row in _query(warehouse, f"select touchpoint_id from {table}")}  # noqa: S608
+    ids = {row[0] for row in query(warehouse, f"select touchpoint_id from {table}")}  # noqa: S608
     assert "privacy:CE2" in ids and "privacy:CE1" not in ids
 
 
