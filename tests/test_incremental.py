@@ -12,17 +12,12 @@ file stamped in the past is missed: the lookback is what lets it in.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sample_warehouse import query
-
-from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+from sample_warehouse import query, run_dbt
 
 pytestmark = pytest.mark.xdist_group("incremental")
 
@@ -235,19 +230,11 @@ def _load(warehouse: Path, landing: Path, quarantine: Path, loaded_at: datetime,
         conn.close()
 
 
-def _dbt_executable() -> str:
-    beside_python = Path(sys.executable).parent / "dbt"
-    return str(beside_python) if beside_python.exists() else "dbt"
-
-
 def _dbt(root: Path, warehouse: Path, *args: str, select: list[str] = SELECTION) -> dict:
     """``dbt build`` (models and seeds, no tests) of ``select`` on ``warehouse``; returns run_results.json."""
-    env = dict(os.environ)
-    env["CX360_WAREHOUSE"] = str(warehouse)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    target = root / "dbt_target"
-    command = [
-        _dbt_executable(),
+    run_dbt(
+        root,
+        warehouse,
         "build",
         "--select",
         *select,
@@ -255,20 +242,8 @@ def _dbt(root: Path, warehouse: Path, *args: str, select: list[str] = SELECTION)
         "resource_type:test",
         "resource_type:unit_test",
         *args,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(target),
-        "--log-path",
-        str(root / "dbt_logs"),
-    ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        tail = "\n".join(result.stdout.splitlines()[-40:])
-        pytest.fail(f"dbt {' '.join(args)} failed ({result.returncode}):\n{tail}\n{result.stderr[-2000:]}")
-    return json.loads((target / "run_results.json").read_text())
+    )
+    return json.loads((root / "dbt_target" / "run_results.json").read_text())
 
 
 def _compiled_sql(root: Path, model: str) -> str:
