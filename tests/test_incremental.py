@@ -1,12 +1,16 @@
-"""Incremental dbt builds equal a full rebuild, on a hand-made two-day sample (docs/operations.md).
+"""Incremental dbt builds equal a full rebuild, on a hand-made three-day sample (docs/operations.md).
 
 Day 1 is loaded and built; day 2 brings a late event for day 1, a sign-in that identifies a device seen
 anonymously on day 1, a record that merges two customers, the shop's record of a cart whose Segment copy was
 built on day 1, the cart events of an order whose return was built on day 1, a new CRM contact version, a
 ticket re-export, a re-delivered message, and one file whose load time is stamped before day 1's (a clock set
-back). The incremental build of day 2 must give the same tables as a `--full-refresh` build of the same raw
-data, ordered by key, and must have re-read only day 2's records. With `touchpoints_lookback_hours: 0` the
-file stamped in the past is missed: the lookback is what lets it in.
+back). Day 3 comes half a year later: a new visitor's sign-in moves `as_of` past the merged buyer's lapse (a
+stage that changes with no new touchpoint of theirs), and a late, out-of-order event on a device identified
+on day 2. After each incremental build every incremental model (the touchpoint union, the stage history, the
+touchpoint facts and their bi copy) and the tables between them must equal a `--full-refresh` build of the
+same raw data, table by table, ordered by key; day 2 must have re-read only day 2's records, and the marts
+must have rewritten only the affected customers' rows. With `touchpoints_lookback_hours: 0` the file stamped
+in the past is missed: the lookback is what lets it in.
 """
 
 from __future__ import annotations
@@ -30,10 +34,14 @@ COMPARED_TABLES = {
     "intermediate.int_journey_stage_transitions_derived": "customer_id, entered_at",
     "marts.fct_journey_stage_history": "stage_spell_id",
     "marts.fct_touchpoints": "touchpoint_id",
+    "bi.fct_touchpoints": "touchpoint_key",
 }
-SELECTION = ["+fct_touchpoints", "+fct_journey_stage_history", "+int_customer_id_merges"]
+SELECTION = ["+bi_fct_touchpoints", "+fct_journey_stage_history", "+int_customer_id_merges"]
+# The incremental marts (docs/operations.md): each compares its inputs with its own table.
+INCREMENTAL_MARTS = ["fct_journey_stage_history", "fct_touchpoints", "bi_fct_touchpoints"]
 DAY_1_LOADED_AT = datetime(2026, 1, 2, 6, 0, tzinfo=UTC)
 DAY_2_LOADED_AT = DAY_1_LOADED_AT + timedelta(days=1)
+DAY_3_LOADED_AT = DAY_2_LOADED_AT + timedelta(days=1)
 # A second ingestion host whose clock is an hour behind: its day-2 file is stamped before day 1's loads.
 SKEWED_LOADED_AT = DAY_1_LOADED_AT - timedelta(hours=1)
 SKEWED_SOURCE = "nps_responses"
@@ -208,6 +216,22 @@ DAY_2_REREAD_TOUCHPOINTS = sorted(
 )
 
 
+DAY_3 = {
+    "web_events/2025-07-15.jsonl": _jsonl(
+        # A new visitor half a year later: `as_of` moves past the merged buyer's lapse (last activity
+        # 2025-01-02 + 180 days), a stage change without any new touchpoint of theirs.
+        _identify("m11", "2025-07-15T09:00:00Z", "device-d", "user-d", "dan@example.com"),
+        _page("m12", "2025-07-15T09:01:00Z", "device-d", "user-d"),
+        # Late and out of order: browsing on device-x (identified as user-c on day 2) on day 1, before m1.
+        _page("m13", "2025-01-01T08:30:00Z", "device-x"),
+    ),
+}
+# Day 3's touchpoints, and the rows of the customers they touch: the marts rewrite these and nothing else.
+DAY_3_NEW_TOUCHPOINTS = ["segment:m11", "segment:m12", "segment:m13"]
+# user-c's touchpoints (m13 joins them and changes where their discovery spell starts).
+DAY_3_USER_C_TOUCHPOINTS = ["segment:m1", "segment:m2", "segment:m8", "surveys:NPS2"]
+
+
 def _write(landing: Path, files: dict[str, str]) -> None:
     for relative, content in files.items():
         path = landing / relative
@@ -230,7 +254,9 @@ def _load(warehouse: Path, landing: Path, quarantine: Path, loaded_at: datetime,
         conn.close()
 
 
-def _dbt(root: Path, warehouse: Path, *args: str, select: list[str] = SELECTION) -> dict:
+def _dbt(
+    root: Path, warehouse: Path, *args: str, select: list[str] = SELECTION, exclude: list[str] = ()
+) -> dict:
     """``dbt build`` (models and seeds, no tests) of ``select`` on ``warehouse``; returns run_results.json."""
     run_dbt(
         root,
@@ -241,18 +267,19 @@ def _dbt(root: Path, warehouse: Path, *args: str, select: list[str] = SELECTION)
         "--exclude",
         "resource_type:test",
         "resource_type:unit_test",
+        *exclude,
         *args,
     )
     return json.loads((root / "dbt_target" / "run_results.json").read_text())
 
 
-def _compiled_sql(root: Path, model: str) -> str:
-    compiled = root / "dbt_target" / "compiled" / "cx360" / "models" / "intermediate"
+def _compiled_sql(root: Path, model: str, folder: str = "intermediate") -> str:
+    compiled = root / "dbt_target" / "compiled" / "cx360" / "models" / folder
     return (compiled / f"{model}.sql").read_text()
 
 
-def _batch(warehouse: Path, catalog: str, compiled_sql: str) -> list[str]:
-    """The touchpoint ids an incremental build's compiled select returns on ``warehouse`` (a copy of the
+def _batch(warehouse: Path, catalog: str, compiled_sql: str, key: str = "touchpoint_id") -> list[str]:
+    """The ``key`` values an incremental build's compiled select returns on ``warehouse`` (a copy of the
     warehouse it was compiled for, attached under that warehouse's catalog name): what the build re-read."""
     import duckdb
 
@@ -261,7 +288,7 @@ def _batch(warehouse: Path, catalog: str, compiled_sql: str) -> list[str]:
         conn.execute("set TimeZone = 'UTC'")
         conn.execute(f"attach '{warehouse}' as {catalog} (read_only)")
         conn.execute(f"use {catalog}")
-        rows = conn.execute(f"select touchpoint_id from ({compiled_sql})").fetchall()  # noqa: S608
+        rows = conn.execute(f"select {key} from ({compiled_sql})").fetchall()  # noqa: S608
         return sorted(row[0] for row in rows)
     finally:
         conn.close()
@@ -280,6 +307,14 @@ def _contents(warehouse: Path) -> dict[str, list[tuple]]:
         conn.close()
 
 
+def _full_rebuild(root: Path, warehouse: Path, name: str) -> Path:
+    """A copy of ``warehouse`` rebuilt with ``--full-refresh`` (same raw data)."""
+    full = root / f"{name}.duckdb"
+    shutil.copyfile(warehouse, full)
+    _dbt(root, full, "--full-refresh")
+    return full
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("incremental")
@@ -293,16 +328,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     _write(landing, DAY_2)
     _load(incremental, landing, quarantine, DAY_2_LOADED_AT)
+    # What the union reads is built first (staging models may be tables), then the union and the rest.
+    _dbt(root, incremental, select=["+int_touchpoints_unioned"], exclude=["int_touchpoints_unioned"])
     without_lookback = root / "without_lookback.duckdb"
     shutil.copyfile(incremental, without_lookback)
     before_day_2 = root / "before_day_2.duckdb"
     shutil.copyfile(incremental, before_day_2)
     _dbt(root, incremental)
     day_2_batch = _batch(before_day_2, incremental.stem, _compiled_sql(root, "int_touchpoints_unioned"))
-
-    full = root / "full.duckdb"
-    shutil.copyfile(incremental, full)
-    _dbt(root, full, "--full-refresh")
+    full = _full_rebuild(root, incremental, "full")
     _dbt(
         root,
         without_lookback,
@@ -310,21 +344,75 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
         json.dumps({"touchpoints_lookback_hours": 0}),
         select=["int_touchpoints_unioned"],
     )
+    day_2 = {"incremental": _contents(incremental), "full": _contents(full)}
+
+    # Day 3, built in two steps to see what the marts rewrite: everything up to the marts, then the marts.
+    _write(landing, DAY_3)
+    _load(incremental, landing, quarantine, DAY_3_LOADED_AT)
+    _dbt(root, incremental, exclude=INCREMENTAL_MARTS)
+    before_marts_day_3 = root / "before_marts_day_3.duckdb"
+    shutil.copyfile(incremental, before_marts_day_3)
+    _dbt(root, incremental, select=INCREMENTAL_MARTS)
+    day_3_batches = {
+        "fct_touchpoints": _batch(
+            before_marts_day_3, incremental.stem, _compiled_sql(root, "fct_touchpoints", "marts/core")
+        ),
+        "fct_journey_stage_history": _batch(
+            before_marts_day_3,
+            incremental.stem,
+            _compiled_sql(root, "fct_journey_stage_history", "marts/core"),
+            key="distinct customer_id",
+        ),
+    }
+    full_day_3 = _full_rebuild(root, incremental, "full_day_3")
+    day_3 = {"incremental": _contents(incremental), "full": _contents(full_day_3)}
     return {
         "incremental": incremental,
         "full": full,
+        "full_day_3": full_day_3,
         "without_lookback": without_lookback,
         "day_1_rows": day_1_rows,
         "day_2_batch": day_2_batch,
+        "day_2": day_2,
+        "day_3": day_3,
+        "day_3_batches": day_3_batches,
         "landing": landing,
     }
 
 
-def test_incremental_build_equals_full_rebuild(built: dict) -> None:
-    incremental, full = _contents(built["incremental"]), _contents(built["full"])
+@pytest.mark.parametrize("day", ["day_2", "day_3"])
+def test_incremental_build_equals_full_rebuild_table_by_table(built: dict, day: str) -> None:
+    incremental, full = built[day]["incremental"], built[day]["full"]
     for table in COMPARED_TABLES:
-        assert incremental[table] == full[table], f"{table}: incremental build != full rebuild"
+        assert full[table], f"{table} is empty"
+        assert incremental[table] == full[table], f"{day}: {table}: incremental build != full rebuild"
     assert len(full["intermediate.int_touchpoints_unioned"]) > built["day_1_rows"]
+
+
+def test_day_3_marts_rewrite_only_the_affected_customers(built: dict) -> None:
+    """Day 3's new touchpoints and all rows of their customers are rewritten; the merged buyer, whose stage
+    history gains a lapse because `as_of` moved, has only its spells rewritten (no touchpoint of theirs is in
+    the lapse); nothing else is."""
+    batches = built["day_3_batches"]
+    assert batches["fct_touchpoints"] == sorted(DAY_3_NEW_TOUCHPOINTS + DAY_3_USER_C_TOUCHPOINTS)
+    customers = dict(
+        query(
+            built["incremental"],
+            "select touchpoint_id, customer_id from marts.fct_touchpoints "
+            "where touchpoint_id in ('segment:m4', 'segment:m8', 'segment:m11')",
+        )
+    )
+    assert batches["fct_journey_stage_history"] == sorted(customers.values())
+    current_sql = (
+        "select journey_stage, transition_reason from marts.fct_journey_stage_history where is_current"
+    )
+    current = query(built["incremental"], f"{current_sql} and customer_id = '{customers['segment:m4']}'")
+    assert current == [("lapsed", "inactivity")]
+    late = query(
+        built["incremental"],
+        "select customer_id, journey_stage from marts.fct_touchpoints where touchpoint_id = 'segment:m13'",
+    )
+    assert late == [(customers["segment:m8"], "discovery")]
 
 
 def test_incremental_build_read_only_the_new_records(built: dict) -> None:
@@ -378,8 +466,9 @@ def test_a_replaced_landing_file_rebuilds_the_table(built: dict, tmp_path: Path)
             )
         },
     )
-    _load(warehouse, landing, tmp_path / "quarantine", DAY_2_LOADED_AT + timedelta(days=1), ["gdpr_consents"])
-    _dbt(tmp_path, warehouse, select=["int_touchpoints_unioned"])
+    _load(warehouse, landing, tmp_path / "quarantine", DAY_3_LOADED_AT + timedelta(days=1), ["gdpr_consents"])
+    # With what it reads (staging models may be tables).
+    _dbt(tmp_path, warehouse, select=["+int_touchpoints_unioned"])
     full = tmp_path / "replaced_full.duckdb"
     shutil.copyfile(warehouse, full)
     _dbt(tmp_path, full, "--full-refresh", select=["int_touchpoints_unioned"])

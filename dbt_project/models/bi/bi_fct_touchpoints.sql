@@ -6,7 +6,29 @@
 
     Cost: customer_key and order_key are HMACs of each distinct customer and order (joined back), not one
     per row; touchpoint_key is row_pseudonym (one SHA-256 with a key-derived secret, macros/privacy.sql).
+
+    Incremental (docs/operations.md, "Incremental dbt models"): every row is derived (cheap: hashes, no
+    writes) and compared with the table on touchpoint_key; only new and changed rows are written
+    (delete+insert on touchpoint_key), and the post-hook deletes the keys whose touchpoint is gone. Writing
+    the table is what costs, and a daily drop changes few rows. A new key changes every pseudonym, so the
+    comparison then rewrites every row by itself. `--full-refresh` rebuilds everything.
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='touchpoint_key',
+        on_schema_change='fail',
+        post_hook=[
+            "{{ bi_touchpoints_delete_missing() }}",
+        ],
+    )
+}}
+{%- set compared_columns = [
+    'customer_key', 'occurred_at', 'source_system', 'touchpoint_type', 'event_detail', 'channel',
+    'product_id', 'order_key', 'campaign_source', 'campaign_medium', 'campaign_name', 'revenue',
+    'journey_stage', 'is_anonymous_at_time', 'attribution_rule',
+] -%}
 
 with touchpoints as not materialized (
     select * from {{ ref('fct_touchpoints') }}
@@ -30,7 +52,7 @@ order_keys as (
     group by order_id
 ),
 
-final as (
+pseudonymised as (
     select
         {{ row_pseudonym('touchpoints.touchpoint_id', 'touchpoint') }} as touchpoint_key,
         customer_keys.customer_key,
@@ -51,6 +73,25 @@ final as (
     from touchpoints
     left join customer_keys on touchpoints.customer_id = customer_keys.customer_id
     left join order_keys on touchpoints.order_id = order_keys.order_id
+),
+
+{%- if is_incremental() %}
+
+built as (
+    select * from {{ this }}
+),
+{%- endif %}
+
+-- On an incremental build: new rows and rows whose content changed (re-attributed, restaged, replaced).
+final as (
+    select pseudonymised.*
+    from pseudonymised
+    {%- if is_incremental() %}
+        left join built on pseudonymised.touchpoint_key = built.touchpoint_key
+        where
+            built.touchpoint_key is null
+            or {{ columns_differ('pseudonymised', 'built', compared_columns) }}
+    {%- endif %}
 )
 
 select * from final
