@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -442,3 +443,243 @@ def test_requests_read_phones_with_the_configured_country_code(scan_db) -> None:
     report = execute_erasure_requests(scan_db, run_id="r", now=at, country_code="44")
     assert report.removed_by_place() == {"raw.erasure_requests": 1, "raw.support_interactions": 1}
     assert scan_db.execute("select ticket_id from raw.support_interactions").fetchall() == [("T2",)]
+
+
+# ------------------------------------------------------------------------------------------ left to the build
+
+
+def _model(schema: str, name: str, materialized: str, **extra) -> dict:
+    return {
+        "resource_type": "model",
+        "schema": schema,
+        "name": name,
+        "config": {"materialized": materialized, "enabled": True},
+        **extra,
+    }
+
+
+def test_rebuilt_relations_are_selected_table_and_view_models_only() -> None:
+    from cx_pipeline.privacy.deferral import rebuilt_relations
+    from cx_pipeline.privacy.scan import TableRef
+
+    nodes = {
+        "model.a": _model("marts", "dim_customers", "table"),
+        "model.b": _model("intermediate", "int_touchpoints_unioned", "incremental"),
+        "model.c": _model("staging", "stg_x", "view"),
+        "model.d": _model("marts", "not_selected", "table"),
+        "model.e": _model("marts", "aliased_model", "table", alias="served_name"),
+        "model.f": {
+            **_model("marts", "disabled", "table"),
+            "config": {"materialized": "table", "enabled": False},
+        },
+        "seed.g": {"resource_type": "seed", "schema": "seeds", "name": "journey_stages", "config": {}},
+        "snapshot.h": {"resource_type": "snapshot", "schema": "snap", "name": "s", "config": {}},
+        "model.i": _model("marts", "fct_micro", "microbatch"),
+    }
+    rebuilt = rebuilt_relations(nodes, lambda node: node["name"] != "not_selected")
+    assert rebuilt == {
+        TableRef("marts", "dim_customers"),
+        TableRef("staging", "stg_x"),
+        TableRef("marts", "served_name"),
+    }
+
+
+@pytest.mark.slow
+def test_the_runs_deferral_follows_the_manifest_and_the_run_selection() -> None:
+    """Derived from the manifest, never a fixed list: every incremental model is scrubbed, every selected
+    table model is left to dbt; without the verification or the serving copy in the run nothing is."""
+    import json
+    from types import SimpleNamespace
+
+    from cx_pipeline.defs.dbt_project import cx360_dbt_project, prepare_dbt_manifest
+
+    prepare_dbt_manifest()
+    from cx_pipeline.definitions import defs
+    from cx_pipeline.defs.privacy import SERVING_KEY, VERIFICATION_KEY, deferral_plan
+    from cx_pipeline.privacy.scan import TableRef
+
+    every_key = set(defs().resolve_asset_graph().get_all_asset_keys())
+
+    def context(keys, step_keys=None):
+        run = SimpleNamespace(asset_selection=frozenset(keys), step_keys_to_execute=step_keys)
+        return SimpleNamespace(run=run)
+
+    nodes = json.loads(Path(cx360_dbt_project.manifest_path).read_text())["nodes"]
+    by_materialization: dict[str, set[TableRef]] = {}
+    for node in nodes.values():
+        if node["resource_type"] == "model":
+            relation = TableRef(node["schema"], node.get("alias") or node["name"])
+            by_materialization.setdefault(node["config"]["materialized"], set()).add(relation)
+    rebuilt, _ = deferral_plan(context(every_key))
+    # A whole job (no asset selection on the run): the job's own selection counts.
+    whole_job = SimpleNamespace(
+        run=SimpleNamespace(asset_selection=frozenset(), step_keys_to_execute=None),
+        job_def=SimpleNamespace(asset_layer=SimpleNamespace(selected_asset_keys=every_key)),
+    )
+    assert deferral_plan(whole_job)[0] == rebuilt
+    assert by_materialization["incremental"] and not rebuilt & by_materialization["incremental"]
+    assert TableRef("intermediate", "int_touchpoints_unioned") not in rebuilt
+    assert by_materialization["table"] <= rebuilt
+    assert not [t for t in rebuilt if t.schema == "raw"]
+    assert deferral_plan(context(every_key - {VERIFICATION_KEY}))[0] == set()
+    assert deferral_plan(context(every_key - {SERVING_KEY}))[0] == set()
+    assert deferral_plan(context(every_key, step_keys=["erasure"]))[0] == set()  # a re-execution
+    without_marts = {key for key in every_key if key.path[0] != "marts"}
+    assert not [t for t in deferral_plan(context(without_marts))[0] if t.schema == "marts"]
+
+
+def _small_warehouse(connection, at) -> None:
+    """A request for Jo, the previous run's identity map, a raw table and two 'dbt-built' marts."""
+    connection.execute("create schema raw")
+    connection.execute("create schema marts")
+    connection.execute(
+        """
+        create table raw.erasure_requests as select * from (values
+            ('ER-9', 'jo@example.com', null, null, ?::timestamptz, 'f.csv', 2, ?::timestamptz)
+        ) as v(request_id, email, phone, user_id, requested_at, _source_file, _source_line, _loaded_at)
+        """,
+        [at, at],
+    )
+    connection.execute(
+        "create table raw.crm_contacts as select * from (values "
+        "('C1', 'jo@example.com', ?::timestamptz), ('C2', 'ann@example.com', ?::timestamptz)"
+        ") as v(contact_id, email, _loaded_at)",
+        [at, at],
+    )
+    connection.execute(
+        """
+        create table marts.customer_identity_map as select * from (values
+            ('email', 'jo@example.com', 'cx_1'), ('crm_contact_id', 'C1', 'cx_1'),
+            ('email', 'ann@example.com', 'cx_2')
+        ) as v(identifier_type, identifier_value, customer_id)
+        """
+    )
+    # Rows that hold only Jo's customer id: the suppression list (identifiers) alone would not see them.
+    connection.execute(
+        "create table marts.fct_touchpoints as select * from (values "
+        "('segment:m1', 'cx_1'), ('segment:m2', 'cx_2')) as v(touchpoint_id, customer_id)"
+    )
+
+
+def test_rebuilt_tables_are_left_to_the_build_and_checked_after_it(tmp_path: Path, monkeypatch) -> None:
+    """The erasure scrubs raw only; a build that did not replace the marts fails the verification (Jo's
+    customer id is found, through the deferral's hashes); once they are rebuilt it passes, compacts and
+    forgets the deferral."""
+    from datetime import UTC, datetime
+
+    from cx_pipeline.privacy.deferral import has_deferrals, outstanding_tables
+    from cx_pipeline.privacy.erasure import execute_erasure_requests
+    from cx_pipeline.privacy.maintenance import verify_after_build
+    from cx_pipeline.privacy.scan import TableRef
+
+    monkeypatch.setenv(keys.KEY_ENV, "h" * 32)
+    path = tmp_path / "w.duckdb"
+    at = datetime(2026, 11, 4, tzinfo=UTC)
+    connection = duckdb.connect(str(path), config={"force_compression": "uncompressed"})
+    try:
+        _small_warehouse(connection, at)
+        rebuilt = {TableRef("marts", "customer_identity_map"), TableRef("marts", "fct_touchpoints")}
+        report = execute_erasure_requests(connection, run_id="r1", now=at, rebuilt=rebuilt)
+        assert report.removed_by_place() == {"raw.crm_contacts": 1, "raw.erasure_requests": 1}
+        assert set(report.deferred_tables) == rebuilt
+        assert outstanding_tables(connection) == rebuilt
+        # Not scrubbed: left to the build.
+        assert connection.execute("select count(*) from marts.fct_touchpoints").fetchall() == [(2,)]
+    finally:
+        connection.close()
+
+    def open_connection():
+        return contextlib.closing(duckdb.connect(str(path)))
+
+    # The build failed (nothing was rebuilt): the verification finds Jo and records nothing.
+    failed = verify_after_build(open_connection, path, run_id="r1", byte_scan=False)
+    assert not failed.verified
+    assert failed.leftovers == {"marts.customer_identity_map": 2, "marts.fct_touchpoints": 1}
+    # The next run's build replaces the marts from the scrubbed raw tables.
+    with open_connection() as connection:
+        assert has_deferrals(connection)
+        connection.execute(
+            "create or replace table marts.customer_identity_map as "
+            "select 'email' as identifier_type, 'ann@example.com' as identifier_value, "
+            "'cx_2' as customer_id"
+        )
+        connection.execute(
+            "create or replace table marts.fct_touchpoints as "
+            "select 'segment:m2' as touchpoint_id, 'cx_2' as customer_id"
+        )
+        connection.execute("checkpoint")
+    assert b"jo@example.com" in path.read_bytes()  # freed and deleted blocks keep the old bytes
+    passed = verify_after_build(open_connection, path, run_id="r2", byte_scan=True)
+    assert passed.verified and passed.clean and passed.compaction is not None
+    assert b"jo@example.com" not in path.read_bytes()
+    with open_connection() as connection:
+        assert not has_deferrals(connection)
+        assert connection.execute("select count(*) from privacy.erasure_verifications").fetchall() == [(1,)]
+    # Nothing new since: no scan, no compaction.
+    assert verify_after_build(open_connection, path, run_id="r3").reason
+
+
+def test_a_run_without_dbt_scrubs_the_tables_a_failed_build_left(tmp_path: Path, monkeypatch) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cx_pipeline.privacy.deferral import outstanding_tables
+    from cx_pipeline.privacy.erasure import execute_erasure_requests
+    from cx_pipeline.privacy.scan import TableRef
+
+    monkeypatch.setenv(keys.KEY_ENV, "i" * 32)
+    at = datetime(2026, 11, 5, tzinfo=UTC)
+    connection = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        _small_warehouse(connection, at)
+        rebuilt = {TableRef("marts", "customer_identity_map"), TableRef("marts", "fct_touchpoints")}
+        execute_erasure_requests(connection, run_id="r1", now=at, rebuilt=rebuilt)
+        # The build failed; the next run has no dbt: it scrubs the left tables itself, by keyed hashes.
+        report = execute_erasure_requests(connection, run_id="r2", now=at + timedelta(hours=1))
+        assert report.outstanding_rows_removed == 3
+        assert connection.execute("select touchpoint_id from marts.fct_touchpoints").fetchall() == [
+            ("segment:m2",)
+        ]
+        assert outstanding_tables(connection) == set()
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow
+def test_the_verification_asset_fails_the_run_on_a_planted_leftover(tmp_path: Path, monkeypatch) -> None:
+    import dagster as dg
+    from dagster_duckdb import DuckDBResource
+
+    from cx_pipeline.defs.dbt_project import prepare_dbt_manifest
+    from cx_pipeline.privacy.erasure import ensure_privacy_tables
+
+    monkeypatch.setenv(keys.KEY_ENV, "j" * 32)
+    monkeypatch.delenv("CX360_DUCKDB_FORCE_COMPRESSION", raising=False)
+    prepare_dbt_manifest()
+    from cx_pipeline.defs.privacy import erasure_verification
+
+    path = tmp_path / "w.duckdb"
+    monkeypatch.setenv("CX360_WAREHOUSE", str(path))  # the file the step compacts
+    connection = duckdb.connect(str(path))
+    try:
+        ensure_privacy_tables(connection)
+        connection.execute(
+            "insert into privacy.suppressed_identifiers values (?, 'email', 'ER-1', now())",
+            [keyed_hash("jo@example.com")],
+        )
+        connection.execute("insert into privacy.erasure_audit values ('ER-1', now(), 'r0', 'raw.x', 1)")
+        connection.execute("create schema marts")
+        connection.execute("create table marts.planted as select 'Write to JO@example.com' as note")
+    finally:
+        connection.close()
+    resources = {"duckdb": DuckDBResource(database=str(path))}
+    result = dg.materialize([erasure_verification], resources=resources, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "still in the warehouse" in str(failure.event_specific_data.error)
+    # Removed: the next run passes.
+    with contextlib.closing(duckdb.connect(str(path))) as connection:
+        connection.execute("drop table marts.planted")
+    result = dg.materialize([erasure_verification], resources=resources)
+    metadata = result.asset_materializations_for_node("privacy__erasure_verification")[0].metadata
+    assert metadata["verified"].value is True and metadata["warehouse_compacted"].value is True
+    assert metadata["byte_scan"].value is False  # not in forensic mode

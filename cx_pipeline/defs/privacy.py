@@ -5,10 +5,13 @@ what dbt reads (raw):
 
     raw/* (ingestion) -> privacy/suppressed_identifiers + privacy/erasure_log (this module: erasure)
         -> staging ... marts, marketing, bi (dbt; staging filters on the suppression list)
-        -> exports/marketing_audiences -> privacy/erasure_verification (this module: compaction + checks)
+        -> exports/marketing_audiences, serving/cx360_bi
+        -> privacy/erasure_verification (this module: checks, then one compaction)
 
 Erasure reads the identity map the *previous* run built without declaring it as a dependency; a request
-whose person is not in that map yet still erases every direct match. See docs/privacy.md.
+whose person is not in that map yet still erases every direct match. When the same run rebuilds dbt models
+(and publishes the serving copy and verifies afterwards), the erasure leaves the tables those models replace
+to the build instead of scrubbing them first (cx_pipeline/privacy/deferral.py). See docs/privacy.md.
 """
 
 import time
@@ -18,21 +21,20 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from cx_pipeline.contracts import SOURCE_NAMES
-from cx_pipeline.defs.dbt_models import cx360_dbt_models
+from cx_pipeline.defs.dbt_models import Cx360DbtTranslator, cx360_dbt_models
+from cx_pipeline.defs.dbt_project import cx360_dbt_project
 from cx_pipeline.defs.exports import EXPORTS_KEY
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
+from cx_pipeline.privacy.deferral import load_manifest_nodes, rebuilt_relations
 from cx_pipeline.privacy.erasure import execute_erasure_requests
-from cx_pipeline.privacy.maintenance import (
-    compact_database,
-    suppression_needles,
-    verify_erased,
-    verify_file_bytes,
-)
+from cx_pipeline.privacy.maintenance import compact_database, verify_after_build
+from cx_pipeline.privacy.scan import TableRef
 from cx_pipeline.settings import Paths
 
 SUPPRESSION_KEY = dg.AssetKey(["privacy", "suppressed_identifiers"])
 ERASURE_LOG_KEY = dg.AssetKey(["privacy", "erasure_log"])
 VERIFICATION_KEY = dg.AssetKey(["privacy", "erasure_verification"])
+SERVING_KEY = dg.AssetKey(["serving", "cx360_bi"])
 RAW_KEYS = [dg.AssetKey(["raw", source]) for source in SOURCE_NAMES]
 
 
@@ -47,6 +49,45 @@ def _republish_serving(connection, paths: Paths, context: dg.AssetExecutionConte
     publish_serving_copy(connection, paths.serving, source_label=str(paths.warehouse))
     context.log.info("Republished the BI serving copy without the erased people.")
     return True
+
+
+def run_asset_keys(context: dg.AssetExecutionContext) -> set[dg.AssetKey]:
+    """The asset keys this run materializes: its asset selection, else (a whole job: the selection is
+    empty or None) every asset the job selects."""
+    selection = context.run.asset_selection
+    if not selection:
+        selection = context.job_def.asset_layer.selected_asset_keys
+    return set(selection)
+
+
+def _steps_run(context: dg.AssetExecutionContext, *op_names: str) -> bool:
+    """False when the run executes only some steps (a re-execution) and one of ``op_names`` is not among
+    them."""
+    step_keys = context.run.step_keys_to_execute
+    return step_keys is None or all(name in step_keys for name in op_names)
+
+
+def deferral_plan(context: dg.AssetExecutionContext) -> tuple[set[TableRef], str]:
+    """The tables this run's dbt build replaces, which the erasure may leave to it; and why (not).
+
+    Only when the run also materializes the verification (which checks for the deferred values and then
+    compacts) and the serving copy (republished after the build); otherwise nothing is deferred and the
+    erasure scrubs every table, republishes the serving copy and compacts, as a run without dbt needs.
+    Which models are rebuilt is read from the dbt manifest at run time (materialization ``table`` or
+    ``view``, selected in this run), never listed here.
+    """
+    keys = run_asset_keys(context)
+    missing = [key.to_user_string() for key in (VERIFICATION_KEY, SERVING_KEY) if key not in keys]
+    if missing:
+        return set(), "not in this run: " + ", ".join(missing)
+    if not _steps_run(context, cx360_dbt_models.op.name, erasure_verification.op.name):
+        return set(), "re-execution without the dbt or verification step"
+    translator = Cx360DbtTranslator()
+    nodes = load_manifest_nodes(cx360_dbt_project.manifest_path)
+    rebuilt = rebuilt_relations(nodes, lambda node: translator.get_asset_key(node) in keys)
+    if not rebuilt:
+        return set(), "no dbt model rebuilt in this run"
+    return rebuilt, "rebuilt by dbt in this run"
 
 
 @dg.multi_asset(
@@ -72,13 +113,18 @@ def _republish_serving(connection, paths: Paths, context: dg.AssetExecutionConte
     can_subset=False,
 )
 def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
-    """Execute pending erasure requests everywhere, then compact the warehouse file.
+    """Execute pending erasure requests, before dbt.
 
-    Runs right after ingestion and before dbt: deletes the people from every schema, the quarantine,
-    exports and the serving copy, and scrubs rows loaded since the previous run against the suppression
-    list. Metadata carries counts only, never an identifier.
+    Deletes the people from every table the run's dbt build does not replace (raw, the quarantine,
+    incremental models, anything dbt does not write; every table when the run has no build), from exports and
+    quarantined files, and scrubs rows loaded since the previous run against the suppression list. The tables
+    the build replaces are left to it and checked by the verification after the build, which also compacts
+    the file. Without a build and verification in the run, this step republishes the serving copy and
+    compacts itself. Metadata carries counts only, never an identifier.
     """
     paths = Paths.from_env()
+    rebuilt, plan = deferral_plan(context)
+    verifies_later = VERIFICATION_KEY in run_asset_keys(context)
     started = time.monotonic()
     with duckdb.get_connection() as connection:
         report = execute_erasure_requests(
@@ -87,11 +133,16 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
             quarantine_dir=paths.quarantine,
             run_id=context.run_id,
             now=datetime.now(UTC),
+            rebuilt=rebuilt,
         )
         scan_seconds = time.monotonic() - started
-        republished = _republish_serving(connection, paths, context) if report.requests else False
+        scrubbed_served = report.requests or report.outstanding_rows_removed
+        republished = False
+        if scrubbed_served and not rebuilt:
+            republished = _republish_serving(connection, paths, context)
     compaction = None
-    if report.requests or report.redelivered_rows_removed:
+    deleted = report.requests or report.redelivered_rows_removed or report.outstanding_rows_removed
+    if deleted and not verifies_later:
         compaction = compact_database(paths.warehouse)
     metadata = {
         "requests_executed": dg.MetadataValue.int(len(report.requests)),
@@ -99,6 +150,9 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         "rows_removed": dg.MetadataValue.int(report.rows_removed),
         "rows_removed_by_table": dg.MetadataValue.json(report.removed_by_place()),
         "redelivered_rows_removed": dg.MetadataValue.int(report.redelivered_rows_removed),
+        "outstanding_rows_removed": dg.MetadataValue.int(report.outstanding_rows_removed),
+        "tables_left_to_dbt": dg.MetadataValue.int(len(report.deferred_tables)),
+        "deferral": dg.MetadataValue.text(plan),
         "suppression_list_size": dg.MetadataValue.int(report.suppression_list_size),
         "serving_copy_republished": dg.MetadataValue.bool(republished),
         "warehouse_compacted": dg.MetadataValue.bool(compaction is not None),
@@ -112,7 +166,8 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
 
 def _post_build_deps() -> list[dg.AssetKey]:
     keys = [key for key in cx360_dbt_models.keys if key.path[0] in ("marketing", "bi")]
-    return [*sorted(keys, key=lambda k: k.to_user_string()), EXPORTS_KEY]
+    # After the serving copy too: it is published from the state this step verifies.
+    return [*sorted(keys, key=lambda k: k.to_user_string()), EXPORTS_KEY, SERVING_KEY]
 
 
 @dg.asset(
@@ -123,72 +178,38 @@ def _post_build_deps() -> list[dg.AssetKey]:
     kinds={"duckdb"},
 )
 def erasure_verification(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
-    """After dbt and the exports: when anything was erased since the last check, prove that no suppressed
-    identifier is left in any table or in the file's bytes. Fails the run if one is.
-
-    The erasure step already rewrote the file after scrubbing every schema, so the blocks dbt's rebuilt tables
-    free hold scrubbed data only and the file is normally clean as it stands. Should the byte scan still find
-    an identifier (free space of an older table, say), the file is compacted and scanned again: the check is
-    what guarantees the bytes are gone, the compaction only runs when it is needed."""
+    """After dbt, the exports and the serving copy: when anything was erased, scrubbed or left to the build
+    since the last check, prove that no erased value is left in any table, then compact the file once (the
+    erasure's deletes and the tables dbt rebuilt leave old bytes in free blocks). In forensic mode
+    (uncompressed storage) the compacted file's bytes are scanned too. Fails the run if anything is found;
+    the next run then verifies again."""
     paths = Paths.from_env()
-    with duckdb.get_connection() as connection:
-        connection.execute(
-            "create table if not exists privacy.erasure_verifications "
-            "(verified_at timestamptz, run_id varchar)"
-        )
-        last = connection.execute("select max(verified_at) from privacy.erasure_verifications").fetchall()[0][
-            0
-        ]
-        changed = connection.execute(
-            """
-            select count(*) from privacy.erasure_audit
-            where ? is null or executed_at > ?
-            """,
-            [last, last],
-        ).fetchall()[0][0]
-        if not changed:
-            return dg.MaterializeResult(
-                metadata={"verified": False, "reason": "nothing erased since last check"}
-            )
-        started = time.monotonic()
-        leftovers = verify_erased(connection)
-        verify_seconds = time.monotonic() - started
-        needles = suppression_needles(connection)
-        connection.execute("checkpoint")  # the byte scan reads the file, not the write-ahead log
-    started = time.monotonic()
-    byte_hits = verify_file_bytes(paths.warehouse, needles)
-    compaction = None
-    if byte_hits:
-        compaction = compact_database(paths.warehouse)
-        byte_hits = verify_file_bytes(paths.warehouse, needles)
-    byte_scan_seconds = time.monotonic() - started
-    if leftovers or byte_hits:
+    result = verify_after_build(duckdb.get_connection, paths.warehouse, run_id=context.run_id)
+    if result.reason:
+        return dg.MaterializeResult(metadata={"verified": False, "reason": result.reason})
+    if not result.clean:
         raise dg.Failure(
-            description="Suppressed identifiers are still in the warehouse after erasure.",
+            description="Erased people's values are still in the warehouse after erasure.",
             metadata={
-                "rows_left_by_table": dg.MetadataValue.json(leftovers),
-                "identifiers_in_file_bytes": dg.MetadataValue.int(len(byte_hits)),
+                "rows_left_by_table": dg.MetadataValue.json(result.leftovers),
+                "identifiers_in_file_bytes": dg.MetadataValue.int(len(result.byte_hits)),
             },
         )
-    with duckdb.get_connection() as connection:
-        connection.execute(
-            "insert into privacy.erasure_verifications values (?, ?)", [datetime.now(UTC), context.run_id]
+    metadata: dict[str, object] = {
+        "verified": True,
+        "suppressed_identifiers": result.needles,
+        "warehouse_compacted": result.compaction is not None,
+        "verify_seconds": round(result.verify_seconds, 2),
+        "byte_scan": result.byte_scan_seconds is not None,
+    }
+    if result.byte_scan_seconds is not None:
+        metadata["byte_scan_seconds"] = round(result.byte_scan_seconds, 2)
+    if result.compaction is not None:
+        metadata.update(
+            {
+                "bytes_before_compaction": result.compaction.bytes_before,
+                "bytes_after_compaction": result.compaction.bytes_after,
+                "compaction_seconds": round(result.compaction.seconds, 2),
+            }
         )
-    return dg.MaterializeResult(
-        metadata={
-            "verified": True,
-            "suppressed_identifiers": len(needles),
-            "warehouse_compacted": compaction is not None,
-            "verify_seconds": round(verify_seconds, 2),
-            "byte_scan_seconds": round(byte_scan_seconds, 2),
-            **(
-                {
-                    "bytes_before_compaction": compaction.bytes_before,
-                    "bytes_after_compaction": compaction.bytes_after,
-                    "compaction_seconds": round(compaction.seconds, 2),
-                }
-                if compaction is not None
-                else {}
-            ),
-        }
-    )
+    return dg.MaterializeResult(metadata=metadata)

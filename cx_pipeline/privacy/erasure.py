@@ -24,13 +24,19 @@ Every run first scrubs raw rows loaded since the previous scan against the whole
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+from cx_pipeline.privacy.deferral import (
+    deferred_needles,
+    ensure_deferral_tables,
+    outstanding_tables,
+    record_deferral,
+)
 from cx_pipeline.privacy.exports import scrub_export_dir
 from cx_pipeline.privacy.identifiers import normalize_email, normalize_phone, nullif_blank
 from cx_pipeline.privacy.keys import keyed_hashes
@@ -42,6 +48,7 @@ from cx_pipeline.privacy.scan import (
     end_scan,
     file_text,
     has_column,
+    load_needles,
     load_plain_needles,
     load_suppression_needles,
     register_scan_functions,
@@ -98,6 +105,7 @@ def ensure_privacy_tables(connection: duckdb.DuckDBPyConnection) -> None:
     """The privacy schema and its tables (the same DDL as the dbt macro `create_privacy_tables`)."""
     for statement in PRIVACY_DDL:
         connection.execute(statement)
+    ensure_deferral_tables(connection)
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,10 @@ class ErasureReport:
     removed: Counter = field(default_factory=Counter)
     redelivered_rows_removed: int = 0
     suppression_list_size: int = 0
+    # Tables holding the people that this run's dbt build replaces, left to it (deferral.py).
+    deferred_tables: list[TableRef] = field(default_factory=list)
+    # Rows removed from tables an earlier run had left to a build that never completed.
+    outstanding_rows_removed: int = 0
 
     @property
     def rows_removed(self) -> int:
@@ -353,9 +365,16 @@ def execute_erasure_requests(
     run_id: str | None = None,
     now: datetime | None = None,
     country_code: str = "1",
+    rebuilt: Collection[TableRef] = (),
 ) -> ErasureReport:
-    """Execute every pending request (steps 1-5 of the module doc) and scrub re-delivered rows."""
+    """Execute every pending request (steps 1-5 of the module doc) and scrub re-delivered rows.
+
+    ``rebuilt``: the tables the dbt build of the same run replaces as a whole (:mod:`deferral`); they are
+    not scrubbed here but left to the build, and recorded for the post-build verification. Empty (the
+    default): every table is scrubbed now.
+    """
     executed_at = now or datetime.now(UTC)
+    rebuilt = set(rebuilt)
     ensure_privacy_tables(connection)
     register_scan_functions(connection, country_code)
     report = ErasureReport(executed_at=executed_at)
@@ -365,15 +384,25 @@ def execute_erasure_requests(
     report.redelivered_rows_removed = scrub_new_raw_rows(
         connection, run_id=run_id, now=executed_at, country_code=country_code
     )
+    # Tables an earlier run left to a build that did not complete, and that this run does not rebuild.
+    report.outstanding_rows_removed = scrub_outstanding_tables(
+        connection, rebuilt, run_id=run_id, now=executed_at, country_code=country_code
+    )
     if requests:
         resolutions = resolve(connection, requests)
         report.requests = resolutions
         plaintexts = plaintext_needles(resolutions)
+        needles = _needles_of(resolutions)
+        tables = scrubbable_tables(connection)
+        report.deferred_tables = [table for table in tables if table in rebuilt]
         connection.execute("begin transaction")
         try:
             added = suppress(connection, resolutions, executed_at)
             load_plain_needles(connection, plaintexts)
-            report.removed.update(scrub_tables(connection, scrubbable_tables(connection), plaintext=True))
+            now_tables = [table for table in tables if table not in rebuilt]
+            report.removed.update(scrub_tables(connection, now_tables, plaintext=True))
+            if report.deferred_tables:
+                record_deferral(connection, report.deferred_tables, needles, run_id=run_id, at=executed_at)
             _log(connection, report, added, run_id)
             connection.execute("commit")
         except BaseException:
@@ -382,7 +411,6 @@ def execute_erasure_requests(
         finally:
             end_scan(connection)
         # Files after the commit: a failed database step leaves them for the next try.
-        needles = _needles_of(resolutions)
         file_removed: Counter = Counter()
         if exports_dir is not None:
             file_removed.update(scrub_exports(exports_dir, needles))
@@ -424,6 +452,43 @@ def _log(
             ],
         )
     _audit(connection, report.removed, report.executed_at, run_id)
+
+
+def scrub_outstanding_tables(
+    connection: duckdb.DuckDBPyConnection,
+    rebuilt: Collection[TableRef],
+    *,
+    run_id: str | None = None,
+    now: datetime | None = None,
+    country_code: str = "1",
+) -> int:
+    """Scrub the tables an earlier run left to its build (that then failed) and this run does not rebuild.
+
+    They are searched for the keyed hashes recorded with the deferral (identifiers, customer ids, bi
+    pseudonyms), and forgotten as deferred tables; the hashes stay for the next verification.
+    """
+    at = now or datetime.now(UTC)
+    existing = set(scrubbable_tables(connection))
+    tables = sorted((outstanding_tables(connection) - set(rebuilt)) & existing, key=str)
+    if not tables:
+        return 0
+    register_scan_functions(connection, country_code)
+    connection.execute("begin transaction")
+    try:
+        load_needles(connection, deferred_needles(connection))
+        removed = scrub_tables(connection, tables)
+        _audit(connection, removed, at, run_id)
+        connection.execute(
+            "delete from privacy.deferred_tables where table_name in (select unnest($names))",
+            {"names": [str(table) for table in tables]},
+        )
+        connection.execute("commit")
+    except BaseException:
+        connection.execute("rollback")
+        raise
+    finally:
+        end_scan(connection)
+    return sum(removed.values())
 
 
 def scrub_new_raw_rows(

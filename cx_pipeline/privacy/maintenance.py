@@ -12,23 +12,30 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from cx_pipeline.privacy.deferral import clear_deferrals, deferred_needles, has_deferrals
 from cx_pipeline.privacy.erasure import ensure_privacy_tables, scrubbable_tables
 from cx_pipeline.privacy.scan import (
     end_scan,
     file_byte_hits,
-    load_suppression_needles,
+    load_needles,
     register_scan_functions,
     scan_tables,
     sql_string,
 )
 
 COMPACTION_ENV = "CX360_DUCKDB_FORCE_COMPRESSION"
+# When the verification scans the file's bytes: `auto` (default) only with uncompressed storage (forensic
+# mode, where the scan is conclusive), `always`, or `never`.
+BYTE_SCAN_ENV = "CX360_PRIVACY_BYTE_SCAN"
 _ATTACH_ALIAS = "cx360_compacted"
 _MARKER_TABLE = "privacy.compactions"
 
@@ -131,18 +138,29 @@ def compact_database(path: Path | str, config: dict[str, Any] | None = None) -> 
     )
 
 
+def verification_needles(connection: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
+    """The suppression list plus the keyed hashes recorded with erasures left to a build (customer ids and
+    bi pseudonyms too): ``{hash: request_id}``."""
+    needles = deferred_needles(connection)
+    needles.update(suppression_needles(connection))
+    return needles
+
+
 def verify_erased(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Rows that still hold a suppressed identifier, per ``schema.table`` (empty = nothing left).
 
     Every personal column of every table (:func:`cx_pipeline.privacy.scan.scan_columns`) is tokenised like
     the erasure does, all tables at once: each distinct value of the warehouse is tokenised once, each
-    distinct token keyed-hashed once and compared with the suppression list. Linear in the rows; rows are
-    looked up only where a token matched.
+    distinct token keyed-hashed once and compared with the suppression list and the hashes of erasures left
+    to a build (:func:`verification_needles`). Linear in the rows; rows are looked up only where a token
+    matched.
     """
     ensure_privacy_tables(connection)
     try:
-        if load_suppression_needles(connection) == 0:
+        needles = verification_needles(connection)
+        if not needles:
             return {}
+        load_needles(connection, needles)
         register_scan_functions(connection)
         matches = scan_tables(connection, scrubbable_tables(connection))
     finally:
@@ -166,3 +184,101 @@ def verify_file_bytes(path: Path | str, needles: dict[str, str | None]) -> set[s
         if candidate.exists():
             found |= file_byte_hits(candidate, needles)
     return found
+
+
+def byte_scan_enabled() -> bool:
+    """Whether the verification scans the file's bytes (:data:`BYTE_SCAN_ENV`).
+
+    By default only in forensic mode (``CX360_DUCKDB_FORCE_COMPRESSION=uncompressed``): with DuckDB's
+    compression (dictionary, FSST) strings are not stored as plain bytes, so a clean byte scan proves nothing
+    there; the compaction is what removes deleted and freed data from the file.
+    """
+    mode = (os.environ.get(BYTE_SCAN_ENV) or "auto").strip().lower()
+    if mode in {"always", "1", "true", "yes"}:
+        return True
+    if mode in {"never", "0", "false", "no"}:
+        return False
+    return (os.environ.get(COMPACTION_ENV) or "").strip().lower() == "uncompressed"
+
+
+@dataclass
+class VerificationResult:
+    verified: bool
+    reason: str = ""
+    leftovers: dict[str, int] = field(default_factory=dict)
+    byte_hits: set[str] = field(default_factory=set)
+    needles: int = 0
+    verify_seconds: float = 0.0
+    byte_scan_seconds: float | None = None
+    compaction: CompactionResult | None = None
+
+    @property
+    def clean(self) -> bool:
+        return not self.leftovers and not self.byte_hits
+
+
+def verify_after_build(
+    open_connection: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    path: Path | str,
+    *,
+    run_id: str | None = None,
+    byte_scan: bool | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> VerificationResult:
+    """The post-build step: when anything was erased, scrubbed or left to the build since the last passing
+    verification, prove that no erased value is left in any table, then compact the file once.
+
+    1. Table scan (:func:`verify_erased`) with the suppression list and the deferred hashes. A leftover
+       stops here: nothing is recorded, so the next run verifies again.
+    2. Compaction (:func:`compact_database`): the deletes of the erasure step and the tables dbt rebuilt
+       (their freed blocks still hold the old bytes, compressed or not) leave the file.
+    3. Byte scan of the compacted file (:func:`byte_scan_enabled`; forensic mode only by default).
+    4. Recorded in ``privacy.erasure_verifications``; the deferrals it covered are cleared.
+
+    ``open_connection`` opens a warehouse connection (a context manager); every one is closed before the
+    compaction.
+    """
+    clock = now or (lambda: datetime.now(UTC))
+    path = Path(path)
+    started_at = clock()
+    with open_connection() as connection:
+        ensure_privacy_tables(connection)
+        connection.execute(
+            "create table if not exists privacy.erasure_verifications "
+            "(verified_at timestamptz, run_id varchar)"
+        )
+        last = connection.execute("select max(verified_at) from privacy.erasure_verifications").fetchall()[0][
+            0
+        ]
+        changed = connection.execute(
+            "select count(*) from privacy.erasure_audit where ? is null or executed_at > ?", [last, last]
+        ).fetchall()[0][0]
+        deferred_up_to = connection.execute(
+            "select max(deferred_at) from (select deferred_at from privacy.deferred_erasures "
+            "union all select deferred_at from privacy.deferred_tables)"
+        ).fetchall()[0][0]
+        if not changed and not has_deferrals(connection):
+            return VerificationResult(verified=False, reason="nothing erased since last check")
+        started = time.monotonic()
+        leftovers = verify_erased(connection)
+        verify_seconds = time.monotonic() - started
+        needles = verification_needles(connection)
+    result = VerificationResult(
+        verified=False, leftovers=leftovers, needles=len(needles), verify_seconds=verify_seconds
+    )
+    if leftovers:
+        return result
+    result.compaction = compact_database(path)
+    if byte_scan if byte_scan is not None else byte_scan_enabled():
+        started = time.monotonic()
+        result.byte_hits = verify_file_bytes(path, needles)
+        result.byte_scan_seconds = time.monotonic() - started
+        if result.byte_hits:
+            return result
+    with open_connection() as connection:
+        connection.execute("begin transaction")
+        connection.execute("insert into privacy.erasure_verifications values (?, ?)", [started_at, run_id])
+        clear_deferrals(connection, deferred_up_to)
+        connection.execute("commit")
+    result.verified = True
+    return result
