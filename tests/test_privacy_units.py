@@ -683,3 +683,48 @@ def test_the_verification_asset_fails_the_run_on_a_planted_leftover(tmp_path: Pa
     metadata = result.asset_materializations_for_node("privacy__erasure_verification")[0].metadata
     assert metadata["verified"].value is True and metadata["warehouse_compacted"].value is True
     assert metadata["byte_scan"].value is False  # not in forensic mode
+
+
+def test_requests_within_the_execution_window_wait_but_leave_the_exports_at_once(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cx_pipeline.privacy.erasure import WINDOW_ENV, erasure_window_from_env, execute_erasure_requests
+
+    monkeypatch.setenv(keys.KEY_ENV, "k" * 32)
+    monkeypatch.delenv(WINDOW_ENV, raising=False)
+    assert erasure_window_from_env() == timedelta(0)  # default: executed on the next run, as before
+    monkeypatch.setenv(WINDOW_ENV, "48")
+    assert erasure_window_from_env() == timedelta(hours=48)
+    for bad in ("-1", "soon", str(24 * 40)):
+        monkeypatch.setenv(WINDOW_ENV, bad)
+        with pytest.raises(ValueError, match=WINDOW_ENV):
+            erasure_window_from_env()
+
+    at = datetime(2026, 11, 6, tzinfo=UTC)
+    exports = tmp_path / "exports"
+    (exports / "audience_x").mkdir(parents=True)
+    (exports / "audience_x" / "audience_x.csv").write_text("email\njo@example.com\n")
+    (exports / "audience_y").mkdir()
+    (exports / "audience_y" / "audience_y.csv").write_text("email\nann@example.com\n")
+    connection = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        _small_warehouse(connection, at)
+        waiting = execute_erasure_requests(
+            connection, exports_dir=exports, now=at + timedelta(hours=1), window=timedelta(hours=24)
+        )
+        assert waiting.requests == [] and [r.request_id for r in waiting.waiting] == ["ER-9"]
+        assert waiting.export_rows_held_back == 1
+        assert not (exports / "audience_x" / "audience_x.csv").exists()
+        assert (exports / "audience_y" / "audience_y.csv").exists()
+        assert connection.execute("select count(*) from raw.crm_contacts").fetchall() == [(2,)]
+        assert connection.execute("select count(*) from privacy.erasure_log").fetchall() == [(0,)]
+        # Once the window has passed, the next run executes it.
+        due = execute_erasure_requests(
+            connection, exports_dir=exports, now=at + timedelta(hours=25), window=timedelta(hours=24)
+        )
+        assert [r.request.request_id for r in due.requests] == ["ER-9"] and due.waiting == []
+        assert connection.execute("select count(*) from raw.crm_contacts").fetchall() == [(1,)]
+    finally:
+        connection.close()

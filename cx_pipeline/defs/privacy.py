@@ -26,7 +26,7 @@ from cx_pipeline.defs.dbt_project import cx360_dbt_project
 from cx_pipeline.defs.exports import EXPORTS_KEY
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
 from cx_pipeline.privacy.deferral import load_manifest_nodes, rebuilt_relations
-from cx_pipeline.privacy.erasure import execute_erasure_requests
+from cx_pipeline.privacy.erasure import erasure_window_from_env, execute_erasure_requests
 from cx_pipeline.privacy.maintenance import compact_database, verify_after_build
 from cx_pipeline.privacy.scan import TableRef
 from cx_pipeline.settings import Paths
@@ -134,6 +134,7 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
             run_id=context.run_id,
             now=datetime.now(UTC),
             rebuilt=rebuilt,
+            window=erasure_window_from_env(),
         )
         scan_seconds = time.monotonic() - started
         scrubbed_served = report.requests or report.outstanding_rows_removed
@@ -153,6 +154,8 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         "outstanding_rows_removed": dg.MetadataValue.int(report.outstanding_rows_removed),
         "tables_left_to_dbt": dg.MetadataValue.int(len(report.deferred_tables)),
         "deferral": dg.MetadataValue.text(plan),
+        "requests_waiting": dg.MetadataValue.int(len(report.waiting)),
+        "export_rows_held_back": dg.MetadataValue.int(report.export_rows_held_back),
         "suppression_list_size": dg.MetadataValue.int(report.suppression_list_size),
         "serving_copy_republished": dg.MetadataValue.bool(republished),
         "warehouse_compacted": dg.MetadataValue.bool(compaction is not None),

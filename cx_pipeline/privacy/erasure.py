@@ -12,10 +12,12 @@ Flow (docs/privacy.md), run by the ``privacy/erasure`` asset right after ingesti
    bi, seeds...) that holds any of the person's identifiers, customer ids or bi pseudonyms, in any personal
    column (:func:`cx_pipeline.privacy.scan.scan_columns`: JSON and free text included, record keys and enums
    not), in one transaction; then export files and quarantined file copies. The plaintext needles are
-   hash-joined with each column's distinct tokens (linear in the rows, no keyed hash per token).
+   hash-joined with each column's distinct tokens (linear in the rows, no keyed hash per token). Tables the
+   same run's dbt build replaces (``rebuilt``) are left to it and recorded (:mod:`deferral`).
 5. **Log** ``privacy.erasure_log`` (one row per request) and ``privacy.erasure_audit`` (rows removed per
-   request and table). The caller compacts the database file so deleted bytes leave it too, and
-   republishes the serving copy.
+   request and table). The caller compacts the database file so deleted bytes leave it too (after the build,
+   in the verification, when there is one) and republishes the serving copy (after the build, by the serving
+   asset, when there is one).
 
 Every run first scrubs raw rows loaded since the previous scan against the whole suppression list
 (:func:`scrub_new_raw_rows`), so a re-delivered file is removed from ``raw`` itself, not only from staging.
@@ -23,10 +25,11 @@ Every run first scrubs raw rows loaded since the previous scan against the whole
 
 from __future__ import annotations
 
+import os
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -64,6 +67,10 @@ IDENTITY_MAP_CANDIDATES = (
     ("marts", "customer_identity_map"),
     ("intermediate", "int_identifiers_resolved"),
 )
+# Requests loaded less than this many hours ago may wait for a later run (batching); 0 (default): none wait.
+WINDOW_ENV = "CX360_ERASURE_WINDOW_HOURS"
+# GDPR Art. 12(3): without undue delay, within one month at the latest. Runs are daily, so leave a margin.
+MAX_WINDOW = timedelta(days=21)
 # Identifier types of the identity map; request columns map onto them.
 REQUEST_IDENTIFIER_TYPES = {"email": "email", "phone": "phone", "user_id": "user_id"}
 # The bi schema's customer pseudonym: macros/privacy.sql `pseudonymise(customer_id, 'customer')`.
@@ -136,6 +143,9 @@ class ErasureReport:
     removed: Counter = field(default_factory=Counter)
     redelivered_rows_removed: int = 0
     suppression_list_size: int = 0
+    # Requests loaded within the execution window: not executed yet, only held out of the export files.
+    waiting: list[ErasureRequest] = field(default_factory=list)
+    export_rows_held_back: int = 0
     # Tables holding the people that this run's dbt build replaces, left to it (deferral.py).
     deferred_tables: list[TableRef] = field(default_factory=list)
     # Rows removed from tables an earlier run had left to a build that never completed.
@@ -162,8 +172,30 @@ def _table_exists(connection: duckdb.DuckDBPyConnection, schema: str, name: str)
     )
 
 
-def pending_requests(connection: duckdb.DuckDBPyConnection, country_code: str = "1") -> list[ErasureRequest]:
-    """Requests in raw.erasure_requests not executed yet (first delivery of each request id)."""
+def erasure_window_from_env() -> timedelta:
+    """The execution window (:data:`WINDOW_ENV`, hours; default 0: every request runs on the next run)."""
+    text = (os.environ.get(WINDOW_ENV) or "0").strip()
+    try:
+        window = timedelta(hours=float(text))
+    except ValueError:
+        raise ValueError(f"{WINDOW_ENV} must be a number of hours, got {text!r}") from None
+    if window < timedelta(0) or window > MAX_WINDOW:
+        raise ValueError(f"{WINDOW_ENV} must be between 0 and {MAX_WINDOW.days * 24} hours, got {text}")
+    return window
+
+
+def pending_requests(
+    connection: duckdb.DuckDBPyConnection,
+    country_code: str = "1",
+    *,
+    loaded_before: datetime | None = None,
+    loaded_since: datetime | None = None,
+) -> list[ErasureRequest]:
+    """Requests in raw.erasure_requests not executed yet (first delivery of each request id).
+
+    ``loaded_before`` / ``loaded_since``: only the requests whose first delivery was loaded at or before /
+    after that moment (the execution window).
+    """
     if not _table_exists(connection, "raw", "erasure_requests"):
         return []
     rows = connection.execute(
@@ -175,8 +207,11 @@ def pending_requests(connection: duckdb.DuckDBPyConnection, country_code: str = 
         qualify row_number() over (
             partition by trim(request_id) order by _loaded_at, _source_file, _source_line
         ) = 1
+            and ($before is null or _loaded_at <= $before)
+            and ($since is null or _loaded_at > $since)
         order by requested_at, request_id
-        """
+        """,
+        {"before": loaded_before, "since": loaded_since},
     ).fetchall()
     return [
         ErasureRequest(
@@ -366,19 +401,26 @@ def execute_erasure_requests(
     now: datetime | None = None,
     country_code: str = "1",
     rebuilt: Collection[TableRef] = (),
+    window: timedelta = timedelta(0),
 ) -> ErasureReport:
     """Execute every pending request (steps 1-5 of the module doc) and scrub re-delivered rows.
 
     ``rebuilt``: the tables the dbt build of the same run replaces as a whole (:mod:`deferral`); they are
     not scrubbed here but left to the build, and recorded for the post-build verification. Empty (the
     default): every table is scrubbed now.
+
+    ``window``: requests loaded less than this long before ``now`` wait for a later run (batching). They are
+    removed from the export files at once; the audiences exclude them anyway (``has_erasure_request``).
     """
     executed_at = now or datetime.now(UTC)
     rebuilt = set(rebuilt)
     ensure_privacy_tables(connection)
     register_scan_functions(connection, country_code)
     report = ErasureReport(executed_at=executed_at)
-    requests = pending_requests(connection, country_code)
+    cutoff = executed_at - window if window > timedelta(0) else None
+    requests = pending_requests(connection, country_code, loaded_before=cutoff)
+    if cutoff is not None:
+        report.waiting = pending_requests(connection, country_code, loaded_since=cutoff)
     # First the rows loaded since the previous run, against the suppression list as it was: the requests
     # below then scan every row (those just loaded included) for their own people.
     report.redelivered_rows_removed = scrub_new_raw_rows(
@@ -419,6 +461,9 @@ def execute_erasure_requests(
         if file_removed:
             report.removed.update(file_removed)
             _audit(connection, file_removed, executed_at, run_id)
+    if report.waiting and exports_dir is not None:
+        held_back = scrub_exports(exports_dir, _needles_of(resolve(connection, report.waiting)))
+        report.export_rows_held_back = sum(held_back.values())
     report.suppression_list_size = connection.execute(
         "select count(*) from privacy.suppressed_identifiers"
     ).fetchall()[0][0]
