@@ -14,9 +14,12 @@ from cx_pipeline.contracts import SOURCE_NAMES
 from cx_pipeline.ingestion.loader import load_source
 from cx_pipeline.ingestion.quality import (
     QUARANTINE_CHECK,
+    SAMPLE_SEED,
     ExpectationSpec,
+    _to_pandas,
     check_plan,
     evaluate_checks,
+    fetch_check_frame,
     run_expectations,
 )
 
@@ -194,3 +197,64 @@ def test_failing_blocking_check_stops_downstream_assets(tmp_path: Path, monkeypa
     assert evaluations["required_fields_not_null"].severity == dg.AssetCheckSeverity.ERROR
     assert evaluations["timestamps_plausible"].passed
     assert dg.AssetKey("downstream") not in {e.asset_key for e in result.get_asset_materialization_events()}
+
+
+@pytest.mark.parametrize("source", SOURCE_NAMES)
+def test_check_frame_is_what_duckdb_df_gives(good, source: str) -> None:
+    """The Arrow-based fetch gives the frame (values and dtypes) DuckDB's slower ``.df()`` gives."""
+    conn = good.cursor()
+    columns = list(dict.fromkeys(c for p in check_plan(source) for e in p.expectations for c in e.columns))
+    fetched = fetch_check_frame(conn, source, columns).frame
+    expected = conn.execute(
+        f'SELECT {", ".join(columns)} FROM raw."{source}" WHERE NOT _is_duplicate'  # noqa: S608
+    ).df()
+    pd.testing.assert_frame_equal(fetched, expected)
+
+
+def test_arrow_conversion_matches_df_on_nulls_decimals_and_integers() -> None:
+    conn = connect()
+    conn.execute(
+        """
+        CREATE TABLE t AS SELECT * FROM (VALUES
+            (1::BIGINT, NULL::BIGINT, 12.3456::DECIMAL(18,4), 'a', TIMESTAMPTZ '2025-01-01 10:00:00+02'),
+            (2, 5, NULL, NULL, NULL),
+            (3, -7, 111.99, 'é', TIMESTAMPTZ '1999-12-31 23:59:59.123456Z')
+        ) v(a, b, c, d, e)
+        """
+    )
+    expected = conn.execute("SELECT a, b, c, d, e FROM t").df()
+    converted = _to_pandas(conn.sql("SELECT a, b, CAST(c AS DOUBLE) AS c, d, e FROM t").to_arrow_table())
+    pd.testing.assert_frame_equal(converted, expected)
+
+
+def test_sample_is_reproducible_and_exact(good) -> None:
+    conn = good.cursor()
+    first = fetch_check_frame(conn, "web_events", ["message_id", "type"], max_rows=3)
+    again = fetch_check_frame(conn, "web_events", ["message_id", "type"], max_rows=3)
+    assert first.sampled and len(first.frame) == 3 and first.rows_in_table == 5
+    pd.testing.assert_frame_equal(first.frame, again.frame)
+    # The sample is the rows with the smallest seeded key hash, whichever way it is computed.
+    smallest = conn.execute(
+        "SELECT message_id FROM raw.web_events WHERE NOT _is_duplicate "
+        "ORDER BY hash(message_id, ?), _source_file, _source_line LIMIT 3",
+        [SAMPLE_SEED],
+    ).fetchall()
+    assert first.frame["message_id"].tolist() == [m for (m,) in smallest]
+
+
+def test_repeated_key_deliveries_are_sampled_together(good) -> None:
+    """Two non-duplicate rows with one key (what record_key_unique looks for) are in or out together."""
+    conn = good.cursor()
+    conn.execute("BEGIN")
+    try:
+        conn.execute(
+            "INSERT INTO raw.web_events SELECT * REPLACE (_source_line + 1000 AS _source_line) "
+            "FROM raw.web_events WHERE NOT _is_duplicate"
+        )
+        total = conn.execute("SELECT count(*) FROM raw.web_events WHERE NOT _is_duplicate").fetchall()[0][0]
+        for max_rows in range(2, total, 2):
+            frame = fetch_check_frame(conn, "web_events", ["message_id"], max_rows=max_rows).frame
+            counts = frame["message_id"].value_counts()
+            assert (counts == 2).all(), (max_rows, counts)
+    finally:
+        conn.execute("ROLLBACK")

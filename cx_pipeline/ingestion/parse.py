@@ -117,7 +117,8 @@ def jsonl_values_sql(contract: SourceContract, records_sql: str) -> tuple[str, l
     """
     kinds = f"""
         SELECT n AS _q_n, line AS _q_line,
-          CASE WHEN json_valid(line) THEN json_type(line) END AS _q_kind
+          CASE WHEN starts_with(line, '{{') THEN CASE WHEN json_valid(line) THEN 'OBJECT' END
+               WHEN json_valid(line) THEN json_type(line) END AS _q_kind
         FROM ({records_sql})
     """  # noqa: S608
     checked = f"""
@@ -174,12 +175,18 @@ def parsed_select_sql(contract: SourceContract, values_sql: str) -> str:
 
     typed = ", ".join(f"{typed_sql(f, f'_v{i}')} AS _t{i}" for i, f in enumerate(fields))
     flags = ", ".join(f"({v.condition}) AS _c{i}" for i, v in enumerate(violations)) or "NULL AS _c_none"
+    # Messages are only built for the rows that break a rule: CASE evaluates a branch for the rows that
+    # reach it, and nearly all rows are fine.
+    broken = " OR ".join(f"coalesce(_c{i}, false)" for i in range(len(violations))) or "false"
     judged = f"""
         SELECT *,
-          CASE WHEN _q_line_error_type IS NOT NULL THEN _q_line_error ELSE {reason} END AS _q_reason,
-          coalesce(_q_line_error_type, {error_type}) AS _q_error_type,
-          CASE WHEN _q_line_error_type IS NULL THEN {error_field} END AS _q_error_field
-        FROM (SELECT *, {flags} FROM (SELECT *, {typed} FROM ({values_sql})))
+          CASE WHEN _q_line_error_type IS NOT NULL THEN _q_line_error
+               WHEN _q_broken THEN {reason} END AS _q_reason,
+          CASE WHEN _q_line_error_type IS NOT NULL THEN _q_line_error_type
+               WHEN _q_broken THEN {error_type} END AS _q_error_type,
+          CASE WHEN _q_line_error_type IS NULL AND _q_broken THEN {error_field} END AS _q_error_field
+        FROM (SELECT *, ({broken}) AS _q_broken
+              FROM (SELECT *, {flags} FROM (SELECT *, {typed} FROM ({values_sql}))))
     """  # noqa: S608
 
     columns = [f"_t{i} AS {ident(f.column)}" for i, f in enumerate(fields)]

@@ -16,7 +16,8 @@ Checks (blocking ones guard the staging models; the others warn):
   manifest (SQL), stays below ``QUARANTINE_SHARE_THRESHOLD``.
 
 The frame holds only non-duplicate rows and the columns the expectations need; tables with more than
-``MAX_CHECK_ROWS`` such rows are checked on a reproducible reservoir sample (said in the metadata).
+``MAX_CHECK_ROWS`` such rows are checked on a reproducible sample, the rows with the smallest seeded hash
+of the record key (said in the metadata; see ``fetch_check_frame``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from cx_pipeline.contracts import CONTRACTS, ContractField, SourceContract
 from cx_pipeline.ingestion.manifest import quarantine_share
@@ -213,6 +215,21 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+def _skip_batch_fingerprint() -> None:
+    """Stop GX from hashing every cell of the frame for a batch marker nobody reads.
+
+    GX's pandas engine fingerprints each batch below ``HASH_THRESHOLD`` bytes with
+    ``pandas.util.hash_pandas_object`` (a full pass over every column; on pandas 3's Arrow-backed strings
+    it took longer than fetching the frame: 1.5 s for web_events' 450k rows at 10k customers, ~45 % of the
+    check). The fingerprint only goes into the batch markers of our ephemeral context and is never read;
+    the expectations and their results do not depend on it. A threshold of 0 skips it.
+    """
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    if hasattr(pandas_execution_engine, "HASH_THRESHOLD"):
+        pandas_execution_engine.HASH_THRESHOLD = 0
+
+
 def run_expectations(
     frame: pd.DataFrame, expectations: list[ExpectationSpec], name: str = "cx360"
 ) -> list[ExpectationOutcome]:
@@ -230,6 +247,8 @@ def run_expectations(
         InMemoryStoreBackendDefaults,
         ProgressBarsConfig,
     )
+
+    _skip_batch_fingerprint()
 
     context = gx.get_context(
         mode="ephemeral",
@@ -292,7 +311,15 @@ class CheckFrame:
 def fetch_check_frame(
     conn: duckdb.DuckDBPyConnection, source: str, columns: list[str], max_rows: int = MAX_CHECK_ROWS
 ) -> CheckFrame:
-    """Non-duplicate rows of ``raw.<source>`` restricted to ``columns`` (a reservoir sample if big)."""
+    """Non-duplicate rows of ``raw.<source>`` restricted to ``columns`` (a key-hash sample if big).
+
+    The sample is the ``max_rows`` rows with the smallest seeded hash of the record key (ties broken by
+    file and line): reproducible whatever the thread count, and every delivery of a key is in it or out
+    of it together, so a repeated key stays visible to the uniqueness check. It replaces DuckDB's
+    ``reservoir`` sample, which runs single-threaded with ``REPEATABLE``: 21 s for 2M of web_events' 4.5M
+    rows at 100k customers, against ~1.5 s. A hash prefilter keeps the top-N sort to ~5 % above
+    ``max_rows`` rows; if too few rows pass it (rare), the query runs again without it.
+    """
     contract = CONTRACTS[source]
     known = {f.column for f in contract.fields}
     unknown = [c for c in columns if c not in known]
@@ -300,15 +327,56 @@ def fetch_check_frame(
         raise KeyError(f"not contract columns of {source}: {unknown}")
     table = raw_table(source)
     rows = int(scalar(conn, f"SELECT count(*) FROM {table} WHERE NOT _is_duplicate"))  # noqa: S608
-    selected = ", ".join(ident(c) for c in columns) or "1 AS _one"
-    sql = f"SELECT {selected} FROM {table} WHERE NOT _is_duplicate"  # noqa: S608
+    decimals = {f.column for f in contract.fields if f.type == "decimal"}
+    selected = (
+        ", ".join(f"CAST({ident(c)} AS DOUBLE) AS {ident(c)}" if c in decimals else ident(c) for c in columns)
+        or "1 AS _one"
+    )
     sampled = rows > max_rows
-    if sampled:
-        sql = f"SELECT * FROM ({sql}) USING SAMPLE reservoir({int(max_rows)} ROWS) REPEATABLE ({SAMPLE_SEED})"  # noqa: S608
+    if not sampled:
+        frame = _fetch(conn, f"SELECT {selected} FROM {table} WHERE NOT _is_duplicate", [])  # noqa: S608
+        return CheckFrame(frame=frame, rows_in_table=rows, sampled=False)
+    keys = ", ".join(ident(contract.field(name).column) for name in contract.record_key)
+    hashed = (
+        f"SELECT {selected}, hash({keys}, {SAMPLE_SEED}) AS _q_h, _source_file AS _q_f, "  # noqa: S608
+        f"_source_line AS _q_l FROM {table} WHERE NOT _is_duplicate"
+    )
+    limit = int(max_rows)
+    share = min(1.0, max_rows / rows * 1.05 + 1000 / rows)
+    bound = min(2**64 - 1, int(share * 2**64))
+    frame = None
+    for prefilter in ("WHERE _q_h <= CAST(? AS UBIGINT)", ""):
+        params = [str(bound)] if prefilter else []
+        candidate = _fetch(
+            conn,
+            f"SELECT * EXCLUDE (_q_h, _q_f, _q_l) FROM ({hashed}) {prefilter} "  # noqa: S608
+            f"ORDER BY _q_h, _q_f, _q_l LIMIT {limit}",
+            params,
+        )
+        if len(candidate) == limit or not prefilter:
+            frame = candidate
+            break
+    return CheckFrame(frame=frame, rows_in_table=rows, sampled=True)
+
+
+def _fetch(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFrame:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pandas 3 deprecation warnings raised inside DuckDB's converter
-        frame = conn.execute(sql).df()
-    return CheckFrame(frame=frame, rows_in_table=rows, sampled=sampled)
+        warnings.simplefilter("ignore")  # pandas 3 deprecation warnings raised inside the converters
+        return _to_pandas(conn.sql(sql, params=params or None).to_arrow_table())
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """The frame DuckDB's ``.df()`` gives, through Arrow: 3-10x faster for text and timestamp columns
+    (``.df()`` converts strings one by one: 0.7-2.9 s against 0.2 s for web_events' 450k rows at 10k).
+    Same dtypes as ``.df()``: text ``str``, TIMESTAMPTZ ``datetime64[us, UTC]``, BIGINT ``int64`` or, with
+    NULLs, ``Int64``; DECIMAL columns are cast to DOUBLE by DuckDB in the query (Arrow's own decimal cast
+    rounds differently). tests/test_checks.py compares both conversions.
+    """
+    frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_int64(column.type) and column.null_count == 0:
+            frame[name] = frame[name].astype("int64")
+    return frame
 
 
 def _expectation_metadata(outcome: ExpectationOutcome) -> dict[str, Any]:
@@ -345,7 +413,8 @@ def _fold(plan: CheckPlan, outcomes: list[ExpectationOutcome], frame: CheckFrame
     }
     if frame.sampled:
         metadata["sample_note"] = (
-            f"checked a reproducible reservoir sample of {rows} of {frame.rows_in_table} non-duplicate rows"
+            f"checked a reproducible sample of {rows} of {frame.rows_in_table} non-duplicate rows "
+            "(the rows with the smallest seeded hash of the record key)"
         )
     if failed:
         summary = "; ".join(
