@@ -231,7 +231,9 @@ def verify_after_build(
     1. Table scan (:func:`verify_erased`) with the suppression list and the deferred hashes. A leftover
        stops here: nothing is recorded, so the next run verifies again.
     2. Compaction (:func:`compact_database`): the deletes of the erasure step and the tables dbt rebuilt
-       (their freed blocks still hold the old bytes, compressed or not) leave the file.
+       (their freed blocks still hold the old bytes, compressed or not) leave the file. Skipped when nothing
+       was left to the build and nothing deleted since the last compaction (the erasure step compacted
+       before the build: a run with nothing to leave to it compacts there, while the file is smallest).
     3. Byte scan of the compacted file (:func:`byte_scan_enabled`; forensic mode only by default).
     4. Recorded in ``privacy.erasure_verifications``; the deferrals it covered are cleared.
 
@@ -257,8 +259,11 @@ def verify_after_build(
             "select max(deferred_at) from (select deferred_at from privacy.deferred_erasures "
             "union all select deferred_at from privacy.deferred_tables)"
         ).fetchall()[0][0]
-        if not changed and not has_deferrals(connection):
+        deferred = has_deferrals(connection)
+        if not changed and not deferred:
             return VerificationResult(verified=False, reason="nothing erased since last check")
+        # Deleted rows since the last compaction, or tables rebuilt over a deferral: old bytes in the file.
+        needs_compaction = deferred or _deleted_since_last_compaction(connection)
         started = time.monotonic()
         leftovers = verify_erased(connection)
         verify_seconds = time.monotonic() - started
@@ -268,7 +273,8 @@ def verify_after_build(
     )
     if leftovers:
         return result
-    result.compaction = compact_database(path)
+    if needs_compaction:
+        result.compaction = compact_database(path)
     if byte_scan if byte_scan is not None else byte_scan_enabled():
         started = time.monotonic()
         result.byte_hits = verify_file_bytes(path, needles)
@@ -282,3 +288,25 @@ def verify_after_build(
         connection.execute("commit")
     result.verified = True
     return result
+
+
+def _deleted_since_last_compaction(connection: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``privacy.erasure_audit`` records deletes after the last compaction (or there was none)."""
+    exists = connection.execute(
+        "select count(*) from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = 'privacy' and table_name = 'compactions'"
+    ).fetchall()[0][0]
+    last = None
+    if exists:
+        last = connection.execute(f"select max(compacted_at) from {_MARKER_TABLE}").fetchall()[0][0]  # noqa: S608
+    return bool(
+        connection.execute(
+            """
+            select count(*) from privacy.erasure_audit
+            where rows_removed > 0 and (? is null or executed_at > ?)
+                and not starts_with(table_name, 'exports/')
+                and not starts_with(table_name, 'quarantine_files/')
+            """,
+            [last, last],
+        ).fetchall()[0][0]
+    )
