@@ -342,8 +342,7 @@ def fetch_check_frame(
         f"_source_line AS _q_l FROM {table} WHERE NOT _is_duplicate"
     )
     limit = int(max_rows)
-    share = min(1.0, max_rows / rows * 1.05 + 1000 / rows)
-    bound = min(2**64 - 1, int(share * 2**64))
+    bound = _sample_hash_bound(limit, rows)
     frame = None
     for prefilter in ("WHERE _q_h <= CAST(? AS UBIGINT)", ""):
         params = [str(bound)] if prefilter else []
@@ -357,6 +356,12 @@ def fetch_check_frame(
             frame = candidate
             break
     return CheckFrame(frame=frame, rows_in_table=rows, sampled=True)
+
+
+def _sample_hash_bound(max_rows: int, rows: int) -> int:
+    """Hash prefilter for the sample: ~5 % (and 1,000 rows) more than ``max_rows`` of ``rows`` pass."""
+    share = min(1.0, max_rows / rows * 1.05 + 1000 / rows)
+    return min(2**64 - 1, int(share * 2**64))
 
 
 def _fetch(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFrame:
