@@ -3,10 +3,10 @@
 One small generated sample (300 persons) is loaded with the ingestion code and its staging models built by
 dbt (views, and two tables: stg_shop__cart_events and stg_privacy__consent_events, rebuilt after each change
 here as a run would). A person's own identifiers (from the generator's truth, shared ones left out) are
-planted in ``privacy.suppressed_identifiers`` as keyed hashes computed in Python, independently of the SQL macro. The
-staging views must then hold none of that person's records, and exactly every other record. A late file
-delivering the person again (identifiers typed differently) must stay out too, while a late record of
-somebody else in the same file gets in. The Python erasure step, which would also scrub raw, is not run.
+planted in ``privacy.suppressed_identifiers`` as keyed hashes computed in Python, independently of the SQL
+macro. The staging models must then hold none of that person's records, and exactly every other record. A
+late file delivering the person again (identifiers typed differently) must stay out too, while a late record
+of somebody else in the same file gets in. The Python erasure step, which would also scrub raw, is not run.
 """
 
 from __future__ import annotations
