@@ -728,3 +728,28 @@ def test_requests_within_the_execution_window_wait_but_leave_the_exports_at_once
         assert connection.execute("select count(*) from raw.crm_contacts").fetchall() == [(1,)]
     finally:
         connection.close()
+
+
+def test_nothing_left_to_the_build_means_one_compaction_before_it(tmp_path: Path, monkeypatch) -> None:
+    """A run with nothing to leave to dbt compacts in the erasure step (the asset does), so the verification
+    scans but does not rewrite the file again."""
+    from datetime import UTC, datetime
+
+    from cx_pipeline.privacy.erasure import execute_erasure_requests
+    from cx_pipeline.privacy.maintenance import compact_database, verify_after_build
+
+    monkeypatch.setenv(keys.KEY_ENV, "l" * 32)
+    path = tmp_path / "w.duckdb"
+    at = datetime(2026, 11, 7, tzinfo=UTC)
+    connection = duckdb.connect(str(path))
+    try:
+        _small_warehouse(connection, at)
+        report = execute_erasure_requests(connection, run_id="r1", now=at)
+        assert report.deferred_tables == [] and report.rows_removed == 5
+    finally:
+        connection.close()
+    compact_database(path)
+    result = verify_after_build(
+        lambda: contextlib.closing(duckdb.connect(str(path))), path, run_id="r1", byte_scan=False
+    )
+    assert result.verified and result.compaction is None
