@@ -10,7 +10,8 @@ on day 2. After each incremental build every incremental model (the touchpoint u
 touchpoint facts and their bi copy) and the tables between them must equal a `--full-refresh` build of the
 same raw data, table by table, ordered by key; day 2 must have re-read only day 2's records, and the marts
 must have rewritten only the affected customers' rows. With `touchpoints_lookback_hours: 0` the file stamped
-in the past is missed: the lookback is what lets it in.
+in the past is missed: the lookback is what lets it in. A corrected ticket file that moves a touchpoint to
+another customer, with no new touchpoint of either, must reach the marts too (the changed-touchpoint rule).
 """
 
 from __future__ import annotations
@@ -494,3 +495,47 @@ def test_a_table_built_before_the_model_was_incremental_is_rebuilt(built: dict, 
         conn.close()
     _dbt(tmp_path, warehouse, select=["int_touchpoints_unioned"])
     assert _contents(warehouse)[table] == _contents(built["full"])[table]
+
+
+def test_a_corrected_record_moves_its_touchpoint_with_no_new_touchpoint(built: dict, tmp_path: Path) -> None:
+    """Re-attribution that no new touchpoint announces: day 2's ticket re-export is replaced by a version
+    whose requester is Dan (day 3's visitor), so support:T1 moves from the merged Ann/Bob customer to Dan's
+    while neither customer gets a new touchpoint. The marts must still rewrite it and both customers'
+    rows."""
+    landing = tmp_path / "landing"
+    shutil.copytree(built["landing"], landing)
+    warehouse = tmp_path / "corrected.duckdb"
+    shutil.copyfile(built["incremental"], warehouse)
+    _write(
+        landing,
+        {
+            "support_interactions/2025-01-02.jsonl": _jsonl(
+                {
+                    "ticket_id": "T1",
+                    "requester_email": "dan@example.com",
+                    "channel": "email",
+                    "category": "delivery",
+                    "status": "solved",
+                    "created_at": "2025-01-01T13:00:00Z",
+                    "solved_at": "2025-01-02T08:00:00Z",
+                }
+            )
+        },
+    )
+    _load(
+        warehouse,
+        landing,
+        tmp_path / "quarantine",
+        DAY_3_LOADED_AT + timedelta(days=1),
+        ["support_interactions"],
+    )
+    before = dict(query(built["incremental"], "select touchpoint_id, customer_id from marts.fct_touchpoints"))
+    _dbt(tmp_path, warehouse)
+    full = _full_rebuild(tmp_path, warehouse, "corrected_full")
+
+    incremental_contents, full_contents = _contents(warehouse), _contents(full)
+    for table in COMPARED_TABLES:
+        assert incremental_contents[table] == full_contents[table], f"{table}: incremental != full rebuild"
+    after = dict(query(warehouse, "select touchpoint_id, customer_id from marts.fct_touchpoints"))
+    dan = after["segment:m11"]
+    assert before["support:T1"] != dan and after["support:T1"] == dan
