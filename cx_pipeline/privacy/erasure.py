@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -392,6 +393,21 @@ def scrub_exports(exports_dir: Path, needles: Mapping[str, str | None]) -> Count
     return removed
 
 
+@contextmanager
+def _scan_transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction around a scrub: its deletes and bookkeeping commit together or not at all, and the
+    scan's temporary tables go either way."""
+    connection.execute("begin transaction")
+    try:
+        yield
+        connection.execute("commit")
+    except BaseException:
+        connection.execute("rollback")
+        raise
+    finally:
+        end_scan(connection)
+
+
 def execute_erasure_requests(
     connection: duckdb.DuckDBPyConnection,
     *,
@@ -437,8 +453,7 @@ def execute_erasure_requests(
         needles = _needles_of(resolutions)
         tables = scrubbable_tables(connection)
         report.deferred_tables = [table for table in tables if table in rebuilt]
-        connection.execute("begin transaction")
-        try:
+        with _scan_transaction(connection):
             added = suppress(connection, resolutions, executed_at)
             load_plain_needles(connection, plaintexts)
             now_tables = [table for table in tables if table not in rebuilt]
@@ -446,12 +461,6 @@ def execute_erasure_requests(
             if report.deferred_tables:
                 record_deferral(connection, report.deferred_tables, needles, run_id=run_id, at=executed_at)
             _log(connection, report, added, run_id)
-            connection.execute("commit")
-        except BaseException:
-            connection.execute("rollback")
-            raise
-        finally:
-            end_scan(connection)
         # Files after the commit: a failed database step leaves them for the next try.
         file_removed: Counter = Counter()
         if exports_dir is not None:
@@ -518,8 +527,7 @@ def scrub_outstanding_tables(
     if not tables:
         return 0
     register_scan_functions(connection, country_code)
-    connection.execute("begin transaction")
-    try:
+    with _scan_transaction(connection):
         load_needles(connection, deferred_needles(connection))
         removed = scrub_tables(connection, tables)
         _audit(connection, removed, at, run_id)
@@ -527,12 +535,6 @@ def scrub_outstanding_tables(
             "delete from privacy.deferred_tables where table_name in (select unnest($names))",
             {"names": [str(table) for table in tables]},
         )
-        connection.execute("commit")
-    except BaseException:
-        connection.execute("rollback")
-        raise
-    finally:
-        end_scan(connection)
     return sum(removed.values())
 
 
@@ -571,18 +573,11 @@ def scrub_new_raw_rows(
                 if previous is not None:
                     since[table] = Since(column, previous)
                 break
-    connection.execute("begin transaction")
-    try:
+    with _scan_transaction(connection):
         removed = scrub_tables(connection, tables, since)
         _audit(connection, removed, scanned_at, run_id)
         total = sum(removed.values())
         connection.execute(
             "insert into privacy.suppression_scans values (?, ?, ?)", [scanned_at, run_id, total]
         )
-        connection.execute("commit")
-    except BaseException:
-        connection.execute("rollback")
-        raise
-    finally:
-        end_scan(connection)
     return total
