@@ -451,23 +451,31 @@ def test_without_lookback_a_load_stamped_in_the_past_is_missed(built: dict) -> N
     assert _contents(built["without_lookback"])[table] != _contents(built["full"])[table]
 
 
+def _replace_after_day_3(built: dict, root: Path, landing_path: str, content: str) -> Path:
+    """A copy of the day-3 warehouse (under ``root``) after loading a corrected version of one landing file
+    a day later; the built warehouse and landing folder are left alone."""
+    landing = root / "landing"
+    shutil.copytree(built["landing"], landing)
+    warehouse = root / "corrected.duckdb"
+    shutil.copyfile(built["incremental"], warehouse)
+    _write(landing, {landing_path: content})
+    source = landing_path.split("/", 1)[0]
+    _load(warehouse, landing, root / "quarantine", DAY_3_LOADED_AT + timedelta(days=1), [source])
+    return warehouse
+
+
 def test_a_replaced_landing_file_rebuilds_the_table(built: dict, tmp_path: Path) -> None:
     """A landing file replaced by a corrected version may have lost records: the pre-hook rebuilds."""
-    landing = tmp_path / "landing"
-    shutil.copytree(built["landing"], landing)
-    warehouse = tmp_path / "replaced.duckdb"
-    shutil.copyfile(built["incremental"], warehouse)
     # Day 1's consent file is corrected: CE1 is gone, CE2 is new.
-    _write(
-        landing,
-        {
-            "gdpr_consents/2025-01-01.csv": _csv(
-                CONSENT_HEADER,
-                "CE2,ann@example.com,user-a,analytics,denied,consent,cookie_banner,v1,2025-01-01T10:06:00Z",
-            )
-        },
+    warehouse = _replace_after_day_3(
+        built,
+        tmp_path,
+        "gdpr_consents/2025-01-01.csv",
+        _csv(
+            CONSENT_HEADER,
+            "CE2,ann@example.com,user-a,analytics,denied,consent,cookie_banner,v1,2025-01-01T10:06:00Z",
+        ),
     )
-    _load(warehouse, landing, tmp_path / "quarantine", DAY_3_LOADED_AT + timedelta(days=1), ["gdpr_consents"])
     # With what it reads (staging models may be tables).
     _dbt(tmp_path, warehouse, select=["+int_touchpoints_unioned"])
     full = tmp_path / "replaced_full.duckdb"
@@ -502,32 +510,21 @@ def test_a_corrected_record_moves_its_touchpoint_with_no_new_touchpoint(built: d
     whose requester is Dan (day 3's visitor), so support:T1 moves from the merged Ann/Bob customer to Dan's
     while neither customer gets a new touchpoint. The marts must still rewrite it and both customers'
     rows."""
-    landing = tmp_path / "landing"
-    shutil.copytree(built["landing"], landing)
-    warehouse = tmp_path / "corrected.duckdb"
-    shutil.copyfile(built["incremental"], warehouse)
-    _write(
-        landing,
-        {
-            "support_interactions/2025-01-02.jsonl": _jsonl(
-                {
-                    "ticket_id": "T1",
-                    "requester_email": "dan@example.com",
-                    "channel": "email",
-                    "category": "delivery",
-                    "status": "solved",
-                    "created_at": "2025-01-01T13:00:00Z",
-                    "solved_at": "2025-01-02T08:00:00Z",
-                }
-            )
-        },
-    )
-    _load(
-        warehouse,
-        landing,
-        tmp_path / "quarantine",
-        DAY_3_LOADED_AT + timedelta(days=1),
-        ["support_interactions"],
+    warehouse = _replace_after_day_3(
+        built,
+        tmp_path,
+        "support_interactions/2025-01-02.jsonl",
+        _jsonl(
+            {
+                "ticket_id": "T1",
+                "requester_email": "dan@example.com",
+                "channel": "email",
+                "category": "delivery",
+                "status": "solved",
+                "created_at": "2025-01-01T13:00:00Z",
+                "solved_at": "2025-01-02T08:00:00Z",
+            }
+        ),
     )
     before = dict(query(built["incremental"], "select touchpoint_id, customer_id from marts.fct_touchpoints"))
     _dbt(tmp_path, warehouse)

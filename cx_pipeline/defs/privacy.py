@@ -124,7 +124,6 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     """
     paths = Paths.from_env()
     rebuilt, plan = deferral_plan(context)
-    verifies_later = VERIFICATION_KEY in run_asset_keys(context)
     started = time.monotonic()
     with duckdb.get_connection() as connection:
         report = execute_erasure_requests(
@@ -144,8 +143,9 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     compaction = None
     deleted = report.requests or report.redelivered_rows_removed or report.outstanding_rows_removed
     # One compaction per run: here, unless tables were left to the build (then their old blocks have to
-    # leave the file as well, and the verification compacts after the build).
-    if deleted and not (verifies_later and report.deferred_tables):
+    # leave the file as well, and the verification, in this run whenever anything is deferred, compacts
+    # after the build).
+    if deleted and not report.deferred_tables:
         compaction = compact_database(paths.warehouse)
     metadata = {
         "requests_executed": dg.MetadataValue.int(len(report.requests)),
