@@ -329,7 +329,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     _write(landing, DAY_2)
     _load(incremental, landing, quarantine, DAY_2_LOADED_AT)
-    # What the union reads is built first (staging models may be tables), then the union and the rest.
+    # What the union reads is built first (a staging model made a table would be stale otherwise), then the
+    # union and the rest.
     _dbt(root, incremental, select=["+int_touchpoints_unioned"], exclude=["int_touchpoints_unioned"])
     without_lookback = root / "without_lookback.duckdb"
     shutil.copyfile(incremental, without_lookback)
@@ -476,7 +477,7 @@ def test_a_replaced_landing_file_rebuilds_the_table(built: dict, tmp_path: Path)
             "CE2,ann@example.com,user-a,analytics,denied,consent,cookie_banner,v1,2025-01-01T10:06:00Z",
         ),
     )
-    # With what it reads (staging models may be tables).
+    # With what it reads (a staging model made a table would be stale otherwise).
     _dbt(tmp_path, warehouse, select=["+int_touchpoints_unioned"])
     full = tmp_path / "replaced_full.duckdb"
     shutil.copyfile(warehouse, full)
