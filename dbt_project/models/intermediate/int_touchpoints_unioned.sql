@@ -32,14 +32,6 @@ new_loads as (
     {{ touchpoints_unbuilt_loads() }}
 ),
 
--- Segment messages built already, with the load of the delivery that was built.
-segment_built as (
-    select
-        touchpoint_id,
-        _loaded_at,
-    from {{ this }}
-    where source_system = 'segment'
-),
 {%- endif %}
 
 segment_deliveries as (
@@ -48,6 +40,20 @@ segment_deliveries as (
         where _loaded_at in (select loaded_at from new_loads)
     {%- endif %}
 ),
+{%- if is_incremental() %}
+
+-- Those of the new messages built already, with the load of the delivery that was built (`in`, so the
+-- hash table holds the new messages, not every message built).
+segment_built as (
+    select
+        touchpoint_id,
+        _loaded_at,
+    from {{ this }}
+    where
+        source_system = 'segment'
+        and touchpoint_id in (select 'segment:' || segment_deliveries.message_id from segment_deliveries)
+),
+{%- endif %}
 
 -- One row per messageId without ranking every message: the ingestion flags each re-delivery
 -- (`_is_duplicate`, filtered by the deliveries view) and blocks a load that leaves two unflagged rows with
@@ -164,9 +170,18 @@ segment_classified as (
             false
         ) as has_external_referrer,
     from segment_keyed
-    left join shop_carts on segment_keyed.mirror_cart_id = shop_carts.cart_id
-    left join shop_orders on segment_keyed.mirror_order_id = shop_orders.order_id
-    where shop_carts.cart_id is null and shop_orders.order_id is null
+    -- `not in`, not an anti join: DuckDB builds the hash table of a `not in` on the subquery (the shop's
+    -- keys) whatever it estimates, while an anti join was flipped to build on the Segment stream, every
+    -- event with its properties, and ran out of memory (the suppression filters make it look small).
+    where
+        (
+            segment_keyed.mirror_cart_id is null
+            or segment_keyed.mirror_cart_id not in (select shop_carts.cart_id from shop_carts)
+        )
+        and (
+            segment_keyed.mirror_order_id is null
+            or segment_keyed.mirror_order_id not in (select shop_orders.order_id from shop_orders)
+        )
 ),
 
 from_segment as (

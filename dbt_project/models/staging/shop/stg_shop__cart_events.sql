@@ -1,4 +1,7 @@
 -- One row per shop cart/order event: the first delivery of each event_id wins.
+{#- A table, not a view like the rest of staging: about ten models and eight data tests read it, and each
+    read of a view would rank every delivery again. -#}
+{{ config(materialized='table') }}
 with source as (
     select * from {{ source('shop', 'cart_events') }}
 ),
