@@ -485,8 +485,9 @@ def _read_timings(
                 sum(n.seconds for n in members),
                 len(members),
             )
-            if name == DBT_STAGING and not table_rows:
-                stage.rows, stage.rows_label = raw_rows, "raw rows read (views)"
+            if name == DBT_STAGING:
+                # Mostly views: the raw rows they expose (the cart and consent staging tables re-read theirs).
+                stage.rows, stage.rows_label = raw_rows, "raw rows read"
             elif name == DBT_TESTS:
                 stage.rows, stage.rows_label = None, ""
             else:

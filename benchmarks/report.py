@@ -497,8 +497,8 @@ def _stages(add, scales) -> None:
         "build step's time with no node running. *Start-up before the run* is the time from launching "
         "`cx360 run` to Dagster's run start (imports, `dbt parse`, loading the definitions); *Dagster "
         "overhead* is the rest of the wall time with no step running. Rows: "
-        "landing records read by ingestion, rows in the tables each dbt layer wrote (staging models are "
-        "views: the raw rows they expose), customer profiles for publishing."
+        "landing records read by ingestion, rows in the tables each dbt layer wrote (staging: the raw rows "
+        "it reads, as most staging models are views), customer profiles for publishing."
     )
     add("")
     for customers, entry in scales:

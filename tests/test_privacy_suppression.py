@@ -1,9 +1,10 @@
 """Staging filters the suppression list: an erased person's records never reach intermediate or marts.
 
-One small generated sample (300 persons) is loaded with the ingestion code and its staging views built by
+One small generated sample (300 persons) is loaded with the ingestion code and its staging models built by
 dbt. A person's own identifiers (from the generator's truth, shared ones left out) are planted in
 ``privacy.suppressed_identifiers`` as keyed hashes computed in Python, independently of the SQL macro. The
-staging views must then hold none of that person's records, and exactly every other record. A late file
+staging views, and the two staging tables (cart and consent events) once rebuilt as every pipeline run's
+build does, must then hold none of that person's records, and exactly every other record. A late file
 delivering the person again (identifiers typed differently) must stay out too, while a late record of
 somebody else in the same file gets in. The Python erasure step, which would also scrub raw, is not run.
 """
@@ -42,6 +43,8 @@ FILTERED: dict[str, tuple[str, ...]] = {
 DERIVED = ("stg_crm__contacts", "stg_segment__events")
 TYPES = ("email", "phone", "user_id", "anonymous_id", "crm_contact_id")
 LATE_AT = "2026-01-02T10:00:00Z"
+# The staging models materialised as tables: they apply the suppression list when built, not when read.
+STAGING_TABLES = "staging,config.materialized:table"
 
 
 @dataclass
@@ -116,6 +119,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
             "insert into privacy.suppressed_identifiers values (?, ?, 'TEST-1', now())",
             [(keyed_hash(value), kind) for kind in TYPES for value in identifiers[kind]],
         )
+    run_dbt(root, sample.warehouse, "run", "--select", STAGING_TABLES)
     return Built(sample, identifiers, other, before)
 
 
@@ -192,6 +196,7 @@ def test_late_redelivery_of_an_erased_person_stays_out(built: Built, tmp_path: P
             }
             handle.write(json.dumps(record) + "\n")
     ingest(warehouse, landing, tmp_path / "quarantine")
+    run_dbt(tmp_path, warehouse, "run", "--select", STAGING_TABLES)
 
     with connect(warehouse, read_only=True) as connection:
         loaded_cart = connection.execute(
@@ -223,7 +228,7 @@ def test_connection_without_the_key(built: Built, tmp_path: Path) -> None:
     try:
         assert keyless.execute("select count(*) from privacy.suppressed_identifiers").fetchone()[0] > 0
         with pytest.raises(duckdb.InvalidInputException) as caught:
-            keyless.execute("select count(*) from staging.stg_shop__cart_events").fetchall()
+            keyless.execute("select count(*) from staging.stg_shop__product_rejections").fetchall()
         assert MISSING_KEY_MESSAGE in str(caught.value)
 
         keyless.execute("delete from privacy.suppressed_identifiers")
