@@ -53,8 +53,11 @@ def dbt_executable() -> str:
     return str(beside_python) if beside_python.exists() else "dbt"
 
 
-def run_dbt(root: Path, warehouse: Path | None, *args: str) -> subprocess.CompletedProcess:
-    """``dbt <args>`` on ``warehouse`` (None: ``CX360_WAREHOUSE`` as set); fails the test with the output."""
+def run_dbt(
+    root: Path, warehouse: Path | None, *args: str, check: bool = True
+) -> subprocess.CompletedProcess:
+    """``dbt <args>`` on ``warehouse`` (None: ``CX360_WAREHOUSE`` as set); fails the test with the output
+    when dbt fails, unless ``check`` is false."""
     env = dict(os.environ)
     if warehouse is not None:
         env["CX360_WAREHOUSE"] = str(warehouse)
@@ -72,7 +75,7 @@ def run_dbt(root: Path, warehouse: Path | None, *args: str) -> subprocess.Comple
         str(root / "dbt_logs"),
     ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
+    if check and result.returncode != 0:
         tail = "\n".join(result.stdout.splitlines()[-60:])
         pytest.fail(f"dbt {args[0]} failed ({result.returncode}):\n{tail}\n{result.stderr[-2000:]}")
     return result
