@@ -22,6 +22,7 @@ of the record key (said in the metadata; see ``fetch_check_frame``).
 
 from __future__ import annotations
 
+import gc
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -364,6 +365,14 @@ def _sample_hash_bound(max_rows: int, rows: int) -> int:
     return min(2**64 - 1, int(share * 2**64))
 
 
+def _return_memory_to_os() -> None:
+    """Give back the sample frame's memory once it is checked: Arrow's allocator keeps freed pages for
+    reuse, and the Dagster process runs the rest of the pipeline (erasure, exports, verification) beside
+    dbt's own process, so what it keeps adds to the peak of the whole run (~0.4 GB at 100k customers)."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+
+
 def _fetch(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas 3 deprecation warnings raised inside the converters
@@ -485,6 +494,8 @@ def evaluate_checks(
             count = len(plan.expectations)
             verdicts[plan.name] = _fold(plan, outcomes[position : position + count], frame)
             position += count
+        del frame, outcomes
+        _return_memory_to_os()
     for plan in plans:
         if plan.name == QUARANTINE_CHECK:
             verdicts[plan.name] = quarantine_verdict(conn, source, quarantine_threshold)
