@@ -13,8 +13,33 @@
     landing page just before a sign-in), the record is theirs ("shared_device_next").
 -#}
 {%- set visit_minutes = var('shared_device_visit_minutes') | int -%}
+{#- The person a record's own identifiers name: the first of user_id, email, phone, crm_contact_id that
+    resolves (used on the whole stream and again on the records of shared devices). -#}
+{%- set personal_columns -%}
+        coalesce(
+            by_user_id.customer_id,
+            by_email.customer_id,
+            by_phone.customer_id,
+            by_crm_contact.customer_id
+        ) as personal_customer_id,
+        case
+            when by_user_id.customer_id is not null then 'user_id'
+            when by_email.customer_id is not null then 'email'
+            when by_phone.customer_id is not null then 'phone'
+            when by_crm_contact.customer_id is not null then 'crm_contact_id'
+        end as personal_rule,
+{%- endset -%}
+{%- set personal_joins -%}
+    left join by_user_id on records.user_id = by_user_id.identifier_value
+    left join by_email on records.email = by_email.identifier_value
+    left join by_phone on records.phone = by_phone.identifier_value
+    left join by_crm_contact on records.crm_contact_id = by_crm_contact.identifier_value
+{%- endset %}
 
-with touchpoints as (
+-- Read twice, never copied: the whole stream once, the few records of shared devices once more. (A CTE
+-- over the whole resolved stream read by both branches was materialised: every event with every column,
+-- beyond the memory limit at 1M customers.)
+with touchpoints as not materialized (
     select * from {{ ref('int_touchpoints_unioned') }}
 ),
 
@@ -68,46 +93,37 @@ by_anonymous_id as (
     where identifier_type = 'anonymous_id'
 ),
 
+shared_devices as (
+    select identifier_value as anonymous_id
+    from by_anonymous_id
+    where is_shared_device
+),
+
 resolved as (
     select
-        touchpoints.*,
-        coalesce(
-            by_user_id.customer_id,
-            by_email.customer_id,
-            by_phone.customer_id,
-            by_crm_contact.customer_id
-        ) as personal_customer_id,
-        case
-            when by_user_id.customer_id is not null then 'user_id'
-            when by_email.customer_id is not null then 'email'
-            when by_phone.customer_id is not null then 'phone'
-            when by_crm_contact.customer_id is not null then 'crm_contact_id'
-        end as personal_rule,
+        records.*,
+        {{ personal_columns }}
         by_anonymous_id.customer_id as device_customer_id,
         coalesce(by_anonymous_id.is_shared_device, false) as is_shared_device,
-    from touchpoints
-    left join by_user_id on touchpoints.user_id = by_user_id.identifier_value
-    left join by_email on touchpoints.email = by_email.identifier_value
-    left join by_phone on touchpoints.phone = by_phone.identifier_value
-    left join by_crm_contact on touchpoints.crm_contact_id = by_crm_contact.identifier_value
-    left join by_anonymous_id on touchpoints.anonymous_id = by_anonymous_id.identifier_value
+    from touchpoints as records
+    {{ personal_joins }}
+    left join by_anonymous_id on records.anonymous_id = by_anonymous_id.identifier_value
 ),
 
--- Records on devices that are not shared: the first identifier that resolves wins.
-single_user as (
+-- Records on shared devices, with only what the choice needs.
+shared_device_records as (
     select
-        * exclude (personal_customer_id, personal_rule, device_customer_id),
-        coalesce(personal_customer_id, device_customer_id) as customer_id,
-        case
-            when personal_customer_id is not null then personal_rule
-            when device_customer_id is not null then 'anonymous_id'
-        end as attribution_rule,
-    from resolved
-    where not is_shared_device
+        records.touchpoint_id,
+        records.anonymous_id,
+        records.occurred_at,
+        {{ personal_columns }}
+    from touchpoints as records
+    {{ personal_joins }}
+    where records.anonymous_id in (select shared_devices.anonymous_id from shared_devices)
 ),
 
--- Records on shared devices: the nearest identified user on the device, before (else after) the record.
-shared_device as (
+-- The nearest identified user on the device, before (else after) the record.
+shared_device_neighbours as (
     select
         *,
         last_value(personal_customer_id ignore nulls) over (
@@ -125,20 +141,12 @@ shared_device as (
             order by occurred_at, touchpoint_id
             rows between current row and unbounded following
         ) as next_identified_at,
-    from resolved
-    where is_shared_device
+    from shared_device_records
 ),
 
 shared_device_attributed as (
     select
-        * exclude (
-            personal_customer_id,
-            personal_rule,
-            device_customer_id,
-            previous_customer_id,
-            next_customer_id,
-            next_identified_at
-        ),
+        touchpoint_id,
         case
             when personal_customer_id is not null then personal_customer_id
             when next_identified_at <= {{ dbt.dateadd('minute', visit_minutes, 'occurred_at') }}
@@ -152,13 +160,25 @@ shared_device_attributed as (
             when previous_customer_id is not null then 'shared_device_previous'
             when next_customer_id is not null then 'shared_device_next'
         end as attribution_rule,
-    from shared_device
+    from shared_device_neighbours
 ),
 
-unioned as (
-    select * from single_user
-    union all by name
-    select * from shared_device_attributed
+-- Every record: on a device nobody shares the first identifier that resolves wins (the device's own
+-- customer last); on a shared device, the choice above.
+attributed as (
+    select
+        resolved.* exclude (personal_customer_id, personal_rule, device_customer_id),
+        case
+            when resolved.is_shared_device then shared_device_attributed.customer_id
+            else coalesce(resolved.personal_customer_id, resolved.device_customer_id)
+        end as customer_id,
+        case
+            when resolved.is_shared_device then shared_device_attributed.attribution_rule
+            when resolved.personal_customer_id is not null then resolved.personal_rule
+            when resolved.device_customer_id is not null then 'anonymous_id'
+        end as attribution_rule,
+    from resolved
+    left join shared_device_attributed on resolved.touchpoint_id = shared_device_attributed.touchpoint_id
 ),
 
 final as (
@@ -190,7 +210,7 @@ final as (
         anonymous_id,
         first_name,
         last_name,
-    from unioned
+    from attributed
 )
 
 select * from final
