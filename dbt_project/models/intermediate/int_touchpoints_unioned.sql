@@ -151,7 +151,7 @@ segment_keyed as (
         *,
         case
             when event_type = 'track' and event_name in ({{ sql_value_list(mirrored_events) }})
-                then properties ->> 'cart_id'
+                then cart_id
         end as mirror_cart_id,
         case
             when event_type = 'track' and event_name in ({{ sql_value_list(mirrored_events) }}) then order_id
@@ -238,7 +238,7 @@ from_segment as (
         case when event_name = 'Order Completed' then order_total end as revenue,
         trait_first_name as first_name,
         trait_last_name as last_name,
-        properties ->> 'cart_id' as cart_id,
+        cart_id,
         _loaded_at,
     from segment_classified
 ),
