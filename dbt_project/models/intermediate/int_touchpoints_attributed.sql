@@ -167,7 +167,7 @@ shared_device_attributed as (
 -- customer last); on a shared device, the choice above.
 attributed as (
     select
-        resolved.* exclude (personal_customer_id, personal_rule, device_customer_id),
+        resolved.* exclude (resolved.personal_customer_id, resolved.personal_rule, resolved.device_customer_id),
         case
             when resolved.is_shared_device then shared_device_attributed.customer_id
             else coalesce(resolved.personal_customer_id, resolved.device_customer_id)
