@@ -298,6 +298,32 @@ def test_all_tables_are_scanned_at_once_and_each_gets_its_own_rows(scan_db) -> N
     assert scan_table(scan_db, b) == found[b]
 
 
+def test_a_scan_in_several_passes_finds_what_one_pass_finds(scan_db, monkeypatch) -> None:
+    """Large scans split the values by hash into passes (memory); every pass's matches are kept."""
+    from cx_pipeline.privacy import scan
+
+    _nps_table(scan_db)
+    scan_db.execute("create schema s")
+    scan_db.execute(
+        "create table s.b as select * from (values ('x', 'crm:U12345678:new'), ('U7', 'y')) v(user_id, tp)"
+    )
+    tables = [scan.TableRef("raw", "nps_responses"), scan.TableRef("s", "b")]
+    needles = {keyed_hash("jo.doe@mail.com"): "ER-1", keyed_hash("U12345678"): "ER-2"}
+    scan.load_needles(scan_db, needles)
+    single = scan.scan_tables(scan_db, tables)
+    assert len(single) == 2  # both tables hold a needle
+
+    monkeypatch.setattr(scan, "VALUES_PER_PASS", 2)
+    units = [(table, scan.scan_columns(scan_db, table)) for table in tables]
+    assert scan.scan_passes(scan_db, units) == 10  # (5 rows x 3 columns + 2 rows x 2 columns) / 2
+    scan.load_needles(scan_db, needles)
+    assert scan.scan_tables(scan_db, tables) == single
+    plain = {"jo.doe@mail.com": "ER-1", "U12345678": "ER-2"}
+    scan.load_plain_needles(scan_db, plain)
+    assert scan.scan_tables(scan_db, tables, plaintext=True) == single
+    scan.end_scan(scan_db)
+
+
 def test_redelivered_rows_are_scrubbed_and_only_rows_loaded_since_the_last_scan_are_read(scan_db) -> None:
     from datetime import UTC, datetime, timedelta
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -55,6 +57,10 @@ _NON_TEXT_TYPES = re.compile(
     r"DECIMAL.*|DOUBLE|FLOAT|REAL|DATE|TIME.*|TIMESTAMP.*|INTERVAL|BLOB|BIT|VARINT|BIGNUM)$"
 )
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Scanned values (rows times personal columns) per pass of a scan: the distinct values of one pass are held
+# in memory at once (see scan_tables). About two passes at 100k customers; the verification at 1M
+# customers (~4 G values, 20 passes) ran out of memory in one pass.
+VALUES_PER_PASS = int(os.environ.get("CX360_PRIVACY_SCAN_VALUES_PER_PASS") or 200_000_000)
 
 
 def quote(identifier: str) -> str:
@@ -306,35 +312,58 @@ def _since_params(since_by_table: Mapping[TableRef, Since]) -> dict[str, object]
     return {"since": moments.pop()} if moments else None
 
 
+def scan_passes(connection: duckdb.DuckDBPyConnection, tables: Iterable[tuple[TableRef, list[str]]]) -> int:
+    """How many passes a scan of ``tables`` takes: one per ``VALUES_PER_PASS`` scanned values (rows times
+    personal columns, from DuckDB's row estimates), so the distinct values of one pass fit in memory."""
+    estimated = dict(
+        ((schema, name), rows)
+        for schema, name, rows in connection.execute(
+            "select schema_name, table_name, estimated_size from duckdb_tables() "
+            "where database_name = current_database()"
+        ).fetchall()
+    )
+    values = sum(estimated.get((table.schema, table.name), 0) * len(columns) for table, columns in tables)
+    return max(1, math.ceil(values / VALUES_PER_PASS))
+
+
 def _collect_values(
     connection: duckdb.DuckDBPyConnection,
     tables: list[tuple[TableRef, list[str]]],
     since_by_table: Mapping[TableRef, Since],
+    part: int = 0,
+    parts: int = 1,
 ) -> None:
-    """``_VALUES`` (value): the distinct values of every scanned column of every table, all at once.
+    """``_VALUES`` (value): the distinct values of every scanned column of every table whose hash falls in
+    ``part`` of ``parts``: all of them at once when ``parts`` is 1.
 
-    A value that several tables hold (``touchpoint_id`` is in five) is tokenised once.
+    A value that several tables hold (``touchpoint_id`` is in five) is tokenised once per pass it falls in.
     """
+    params = _since_params(since_by_table)
+    partition = ""
+    if parts > 1:
+        params = dict(params or {}, part=part, parts=parts)
+        partition = "where hash(value) % $parts = $part"
     connection.execute(
         f"create or replace temp table {_VALUES} as "  # noqa: S608 - quoted names, bound values
-        f"select distinct value from ({_values_sql(tables, since_by_table)})",
-        _since_params(since_by_table),
+        f"select distinct value from ({_values_sql(tables, since_by_table)}) {partition}",
+        params,
     )
 
 
 def _match_values(connection: duckdb.DuckDBPyConnection, needles: str) -> int:
-    """``_MATCHED_VALUES`` (value, request_id): values of ``_VALUES`` holding a token of ``needles`` (token,
-    request_id: plaintext), by one hash join; returns how many."""
+    """Adds to ``_MATCHED_VALUES`` (value, request_id) the values of ``_VALUES`` holding a token of
+    ``needles`` (token, request_id: plaintext), by one hash join; returns how many."""
+    before = connection.execute(f"select count(*) from {_MATCHED_VALUES}").fetchall()[0][0]  # noqa: S608
     connection.execute(
         f"""
-        create or replace temp table {_MATCHED_VALUES} as
+        insert into {_MATCHED_VALUES}
         select value, min(needles.request_id) as request_id
         from ({value_tokens_sql(_VALUES)}) as tokens
         inner join {needles} as needles using (token)
         group by value
         """  # noqa: S608 - constant names
     )
-    return connection.execute(f"select count(*) from {_MATCHED_VALUES}").fetchall()[0][0]  # noqa: S608
+    return connection.execute(f"select count(*) from {_MATCHED_VALUES}").fetchall()[0][0] - before  # noqa: S608
 
 
 def _hash_matches(connection: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
@@ -397,7 +426,9 @@ def scan_tables(
     Linear in the rows and independent of the number of needles: the distinct values of the personal columns
     (:func:`scan_columns`) of *all* the tables are collected at once and tokenised once; only when some value
     matched are the tables' rows looked up, by equality joins on those values. ``since_by_table`` limits a
-    table to the rows loaded at or after one moment (the same for every table, bound as ``$since``).
+    table to the rows loaded at or after one moment (the same for every table, bound as ``$since``). A large
+    scan runs in several passes (:func:`scan_passes`), each over the values of one hash partition: the
+    distinct values of every table at once did not fit in memory at 1M customers.
     """
     since_by_table = dict(since_by_table or {})
     units = [(table, scan_columns(connection, table)) for table in tables]
@@ -405,15 +436,20 @@ def scan_tables(
     if not units:
         return {}
     try:
-        _collect_values(connection, units, since_by_table)
-        if plaintext:
-            found = _match_values(connection, PLAIN_TABLE)
-        else:
-            tokens = _hash_matches(connection)
-            found = 0
-            if tokens:
-                _load_tokens(connection, _MATCHED_TOKENS, tokens)
-                found = _match_values(connection, _MATCHED_TOKENS)
+        connection.execute(
+            f"create or replace temp table {_MATCHED_VALUES} (value varchar, request_id varchar)"
+        )
+        found = 0
+        parts = scan_passes(connection, units)
+        for part in range(parts):
+            _collect_values(connection, units, since_by_table, part, parts)
+            if plaintext:
+                found += _match_values(connection, PLAIN_TABLE)
+            else:
+                tokens = _hash_matches(connection)
+                if tokens:
+                    _load_tokens(connection, _MATCHED_TOKENS, tokens)
+                    found += _match_values(connection, _MATCHED_TOKENS)
         if not found:
             return {}
         matches = {}

@@ -17,7 +17,9 @@
 -#}
 {%- set window_days = var('cx_touchpoint_window_days', 30) | int -%}
 
-with touchpoints as (
+-- Every part below reads the touchpoints itself, with its own filter and columns: one CTE of the touchpoints
+-- in scope read by all of them was materialised (every touchpoint, spilled to disk at 1M customers).
+with touchpoints as not materialized (
     select * from {{ ref('fct_touchpoints') }}
 ),
 
@@ -33,42 +35,37 @@ as_of as (
     select {{ journey_as_of(ref('int_touchpoints_attributed')) }} as as_of_at
 ),
 
-in_scope as (
-    select touchpoints.*
+volumes as (
+    select
+        touchpoints.touchpoint_type,
+        touchpoints.channel,
+        count(*) as touchpoints,
+        count(touchpoints.customer_id) as attributed_touchpoints,
+        count(distinct touchpoints.customer_id) as customers_reached
     from touchpoints
     cross join as_of
     where touchpoints.occurred_at <= as_of.as_of_at
-),
-
-volumes as (
-    select
-        touchpoint_type,
-        channel,
-        count(*) as touchpoints,
-        count(customer_id) as attributed_touchpoints,
-        count(distinct customer_id) as customers_reached
-    from in_scope
-    group by touchpoint_type, channel
+    group by touchpoints.touchpoint_type, touchpoints.channel
 ),
 
 -- Every attributed touchpoint, NPS answers carrying their score.
 stream as (
     select
-        in_scope.touchpoint_id,
-        in_scope.customer_id,
-        in_scope.occurred_at,
-        in_scope.touchpoint_type,
-        in_scope.channel,
+        touchpoints.customer_id,
+        touchpoints.occurred_at,
+        touchpoints.touchpoint_type,
+        touchpoints.channel,
         case
-            when in_scope.source_system = 'surveys' and nps_responses.score is not null
-                then { 'answer_id': in_scope.touchpoint_id, 'score': nps_responses.score }
+            when touchpoints.source_system = 'surveys' and nps_responses.score is not null
+                then { 'answer_id': touchpoints.touchpoint_id, 'score': nps_responses.score }
         end as nps_answer
-    from in_scope
+    from touchpoints
+    cross join as_of
     left join nps_responses
         on
-            in_scope.source_system = 'surveys'
-            and in_scope.source_record_id = nps_responses.response_id
-    where in_scope.customer_id is not null
+            touchpoints.source_system = 'surveys'
+            and touchpoints.source_record_id = nps_responses.response_id
+    where touchpoints.customer_id is not null and touchpoints.occurred_at <= as_of.as_of_at
 ),
 
 outcomes as (
@@ -114,71 +111,69 @@ flagged as (
     from outcomes
 ),
 
+-- One pass over the flagged stream (read once, so never materialised): the rates, and each following
+-- answer once per touchpoint type and channel, however many touchpoints preceded it.
 outcome_rates as (
     select
-        touchpoint_type,
-        channel,
-        count(*) filter (where is_mature) as mature_touchpoints,
-        count(distinct customer_id) filter (where is_mature) as mature_customers,
-        count(*) filter (where is_mature and converted) as converted_touchpoints,
-        count(distinct customer_id) filter (where is_mature and converted) as converted_customers,
-        count(*) filter (
-            where is_mature and (had_support_contact or had_rejection or had_abandoned_cart)
-        ) as friction_touchpoints,
-        count(*) filter (where is_mature and had_support_contact) as support_contact_touchpoints,
-        count(*) filter (where is_mature and had_rejection) as rejection_touchpoints,
-        count(*) filter (where is_mature and had_abandoned_cart) as abandoned_cart_touchpoints
-    from flagged
-    group by touchpoint_type, channel
-),
-
--- Each following answer once per touchpoint type and channel, however many touchpoints preceded it.
-follow_up_answers as (
-    select distinct
         flagged.touchpoint_type,
         flagged.channel,
-        next_nps_answer.answer_id,
-        next_nps_answer.score as nps_score
+        count(*) filter (where flagged.is_mature) as mature_touchpoints,
+        count(distinct flagged.customer_id) filter (where flagged.is_mature) as mature_customers,
+        count(*) filter (where flagged.is_mature and flagged.converted) as converted_touchpoints,
+        count(distinct flagged.customer_id) filter (
+            where flagged.is_mature and flagged.converted
+        ) as converted_customers,
+        count(*) filter (
+            where flagged.is_mature and (
+                flagged.had_support_contact or flagged.had_rejection or flagged.had_abandoned_cart
+            )
+        ) as friction_touchpoints,
+        count(*) filter (where flagged.is_mature and flagged.had_support_contact) as support_contact_touchpoints,
+        count(*) filter (where flagged.is_mature and flagged.had_rejection) as rejection_touchpoints,
+        count(*) filter (where flagged.is_mature and flagged.had_abandoned_cart) as abandoned_cart_touchpoints,
+        count(distinct flagged.next_nps_answer) filter (where flagged.has_nps_follow_up) as follow_up_nps_responses,
+        count(distinct flagged.next_nps_answer) filter (
+            where flagged.has_nps_follow_up and flagged.next_nps_answer.score >= 9
+        ) as follow_up_promoters,
+        count(distinct flagged.next_nps_answer) filter (
+            where flagged.has_nps_follow_up and flagged.next_nps_answer.score <= 6
+        ) as follow_up_detractors
     from flagged
-    where flagged.has_nps_follow_up
-),
-
-follow_up_nps as (
-    select
-        touchpoint_type,
-        channel,
-        count(nps_score) as follow_up_nps_responses,
-        {{ cx_nps('nps_score') }} as follow_up_nps
-    from follow_up_answers
-    group by touchpoint_type, channel
+    group by flagged.touchpoint_type, flagged.channel
 ),
 
 tied_nps_answers as (
     select
-        in_scope.customer_id,
-        in_scope.occurred_at as answered_at,
+        touchpoints.customer_id,
+        touchpoints.occurred_at as answered_at,
         case nps_responses.touchpoint
             when 'post_purchase' then 'order'
             when 'post_support' then 'support_ticket'
         end as tied_touchpoint_type,
         nps_responses.score as nps_score
-    from in_scope
-    inner join nps_responses on in_scope.source_record_id = nps_responses.response_id
+    from touchpoints
+    cross join as_of
+    inner join nps_responses on touchpoints.source_record_id = nps_responses.response_id
     where
-        in_scope.source_system = 'surveys'
-        and in_scope.customer_id is not null
+        touchpoints.source_system = 'surveys'
+        and touchpoints.customer_id is not null
+        and touchpoints.occurred_at <= as_of.as_of_at
         and nps_responses.touchpoint in ('post_purchase', 'post_support')
         and nps_responses.score is not null
 ),
 
 trigger_touchpoints as (
     select
-        customer_id,
-        touchpoint_type,
-        channel,
-        occurred_at
-    from in_scope
-    where customer_id is not null and touchpoint_type in ('order', 'support_ticket')
+        touchpoints.customer_id,
+        touchpoints.touchpoint_type,
+        touchpoints.channel,
+        touchpoints.occurred_at
+    from touchpoints
+    cross join as_of
+    where
+        touchpoints.customer_id is not null
+        and touchpoints.touchpoint_type in ('order', 'support_ticket')
+        and touchpoints.occurred_at <= as_of.as_of_at
 ),
 
 -- The latest touchpoint of the trigger type at or before the answer: an ASOF join per customer.
@@ -208,16 +203,20 @@ tied_nps as (
 
 tied_ticket_scores as (
     select
-        in_scope.touchpoint_type,
-        in_scope.channel,
+        touchpoints.touchpoint_type,
+        touchpoints.channel,
         count(tickets.csat_score) as tied_csat_responses,
         {{ cx_csat('tickets.csat_score') }} as tied_csat,
         count(tickets.ces_score) as tied_ces_responses,
         {{ cx_ces('tickets.ces_score') }} as tied_ces
-    from in_scope
-    inner join tickets on in_scope.source_record_id = tickets.ticket_id
-    where in_scope.source_system = 'support' and in_scope.touchpoint_type = 'support_ticket'
-    group by in_scope.touchpoint_type, in_scope.channel
+    from touchpoints
+    cross join as_of
+    inner join tickets on touchpoints.source_record_id = tickets.ticket_id
+    where
+        touchpoints.source_system = 'support'
+        and touchpoints.touchpoint_type = 'support_ticket'
+        and touchpoints.occurred_at <= as_of.as_of_at
+    group by touchpoints.touchpoint_type, touchpoints.channel
 ),
 
 final as (
@@ -254,8 +253,14 @@ final as (
         cast(tied_ticket_scores.tied_csat as double) as tied_csat,
         coalesce(tied_ticket_scores.tied_ces_responses, 0) as tied_ces_responses,
         cast(tied_ticket_scores.tied_ces as double) as tied_ces,
-        coalesce(follow_up_nps.follow_up_nps_responses, 0) as follow_up_nps_responses,
-        cast(follow_up_nps.follow_up_nps as double) as follow_up_nps,
+        coalesce(outcome_rates.follow_up_nps_responses, 0) as follow_up_nps_responses,
+        cast(
+            {{ cx_nps_from_counts(
+                'outcome_rates.follow_up_promoters',
+                'outcome_rates.follow_up_detractors',
+                'outcome_rates.follow_up_nps_responses',
+            ) }} as double
+        ) as follow_up_nps,
         -- Any score on this row rests on fewer answers than `cx_low_sample_threshold`.
         coalesce(
             (tied_nps.tied_nps_responses > 0 and {{ cx_is_low_sample('tied_nps.tied_nps_responses') }})
@@ -268,8 +273,8 @@ final as (
                 and {{ cx_is_low_sample('tied_ticket_scores.tied_ces_responses') }}
             )
             or (
-                follow_up_nps.follow_up_nps_responses > 0
-                and {{ cx_is_low_sample('follow_up_nps.follow_up_nps_responses') }}
+                outcome_rates.follow_up_nps_responses > 0
+                and {{ cx_is_low_sample('outcome_rates.follow_up_nps_responses') }}
             ),
             false
         ) as is_low_sample,
@@ -283,8 +288,6 @@ final as (
         on
             volumes.touchpoint_type = tied_ticket_scores.touchpoint_type
             and volumes.channel = tied_ticket_scores.channel
-    left join follow_up_nps
-        on volumes.touchpoint_type = follow_up_nps.touchpoint_type and volumes.channel = follow_up_nps.channel
 )
 
 select * from final
