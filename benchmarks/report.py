@@ -294,13 +294,19 @@ def _summary(add, results: dict, scales: list[tuple[int, dict]]) -> None:
         else:
             add(f"| overhead over the DuckDB floor < 4x | not measured | {_status(None)} |")
     conclusive = bool(xs) and max(xs) >= CONCLUSIVE_SCALE
+    failed_larger = [c for c, e in scales if _failed_full(e) and (not xs or c > max(xs))]
+    completed_only = (
+        f" (completed scales only: {', '.join(f'{c:,}' for c in failed_larger)} failed, see the findings)"
+        if failed_larger
+        else ""
+    )
     if time_slope is not None:
         marginal = marginal_slope(xs, times)
         worst = max(time_slope, marginal if marginal is not None else time_slope)
         add(
             f"| growth no worse than linear (time) | exponent {time_slope:.2f} over all scales"
             + (f", {marginal:.2f} between the two largest" if marginal is not None else "")
-            + f" | {_growth_status(worst, conclusive)} |"
+            + f"{completed_only} | {_growth_status(worst, conclusive)} |"
         )
     else:
         add(f"| growth no worse than linear (time) | needs two scales | {_status(None)} |")
@@ -310,7 +316,7 @@ def _summary(add, results: dict, scales: list[tuple[int, dict]]) -> None:
         add(
             f"| growth no worse than linear (peak memory) | exponent {memory_slope:.2f}"
             + (f", {marginal:.2f} between the two largest" if marginal is not None else "")
-            + f" | {_growth_status(worst, conclusive)} |"
+            + f"{completed_only} | {_growth_status(worst, conclusive)} |"
         )
     warnings = sorted(
         {
