@@ -216,7 +216,6 @@ def _summary(add, results: dict, scales: list[tuple[int, dict]]) -> None:
     add("| target | measured | status |")
     add("| --- | --- | --- |")
     by_scale = dict(scales)
-    largest = scales[-1] if scales else None
     xs = [c for c, e in scales if _median(e, "full", "wall_seconds")]
     times = [_median(e, "full", "wall_seconds") for c, e in scales if _median(e, "full", "wall_seconds")]
     peaks = [_median(e, "full", "peak_tree_rss") for c, e in scales if _median(e, "full", "wall_seconds")]
@@ -266,7 +265,7 @@ def _summary(add, results: dict, scales: list[tuple[int, dict]]) -> None:
         add(f"| 1M customers peak memory < 6 GiB | {'see above' if note else 'not run'} | {_status(None)} |")
     # The targets on the incremental day and the floor: at the largest scale where both were measured.
     measured = [(c, e) for c, e in scales if _median(e, "full", "wall_seconds")]
-    largest = measured[-1] if measured else largest
+    largest = measured[-1] if measured else None
     if largest:
         customers, entry = largest
         full = _median(entry, "full", "wall_seconds")

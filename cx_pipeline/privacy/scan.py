@@ -312,9 +312,15 @@ def _since_params(since_by_table: Mapping[TableRef, Since]) -> dict[str, object]
     return {"since": moments.pop()} if moments else None
 
 
-def scan_passes(connection: duckdb.DuckDBPyConnection, tables: Iterable[tuple[TableRef, list[str]]]) -> int:
+def scan_passes(
+    connection: duckdb.DuckDBPyConnection,
+    tables: Iterable[tuple[TableRef, list[str]]],
+    since_by_table: Mapping[TableRef, Since] | None = None,
+) -> int:
     """How many passes a scan of ``tables`` takes: one per ``VALUES_PER_PASS`` scanned values (rows times
-    personal columns, from DuckDB's row estimates), so the distinct values of one pass fit in memory."""
+    personal columns), so the distinct values of one pass fit in memory. Rows are DuckDB's estimates, or
+    counted for a table limited to the rows loaded since a moment (``since_by_table``)."""
+    since_by_table = since_by_table or {}
     estimated = dict(
         ((schema, name), rows)
         for schema, name, rows in connection.execute(
@@ -322,7 +328,17 @@ def scan_passes(connection: duckdb.DuckDBPyConnection, tables: Iterable[tuple[Ta
             "where database_name = current_database()"
         ).fetchall()
     )
-    values = sum(estimated.get((table.schema, table.name), 0) * len(columns) for table, columns in tables)
+    values = 0
+    for table, columns in tables:
+        since = since_by_table.get(table)
+        if since is None:
+            rows = estimated.get((table.schema, table.name), 0)
+        else:
+            rows = connection.execute(
+                f"select count(*) from {table.qualified} where {since.condition()}",  # noqa: S608
+                since.params(),
+            ).fetchall()[0][0]
+        values += rows * len(columns)
     return max(1, math.ceil(values / VALUES_PER_PASS))
 
 
@@ -350,10 +366,9 @@ def _collect_values(
     )
 
 
-def _match_values(connection: duckdb.DuckDBPyConnection, needles: str) -> int:
+def _match_values(connection: duckdb.DuckDBPyConnection, needles: str) -> None:
     """Adds to ``_MATCHED_VALUES`` (value, request_id) the values of ``_VALUES`` holding a token of
-    ``needles`` (token, request_id: plaintext), by one hash join; returns how many."""
-    before = connection.execute(f"select count(*) from {_MATCHED_VALUES}").fetchall()[0][0]  # noqa: S608
+    ``needles`` (token, request_id: plaintext), by one hash join."""
     connection.execute(
         f"""
         insert into {_MATCHED_VALUES}
@@ -363,7 +378,6 @@ def _match_values(connection: duckdb.DuckDBPyConnection, needles: str) -> int:
         group by value
         """  # noqa: S608 - constant names
     )
-    return connection.execute(f"select count(*) from {_MATCHED_VALUES}").fetchall()[0][0] - before  # noqa: S608
 
 
 def _hash_matches(connection: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
@@ -439,17 +453,17 @@ def scan_tables(
         connection.execute(
             f"create or replace temp table {_MATCHED_VALUES} (value varchar, request_id varchar)"
         )
-        found = 0
-        parts = scan_passes(connection, units)
+        parts = scan_passes(connection, units, since_by_table)
         for part in range(parts):
             _collect_values(connection, units, since_by_table, part, parts)
             if plaintext:
-                found += _match_values(connection, PLAIN_TABLE)
+                _match_values(connection, PLAIN_TABLE)
             else:
                 tokens = _hash_matches(connection)
                 if tokens:
                     _load_tokens(connection, _MATCHED_TOKENS, tokens)
-                    found += _match_values(connection, _MATCHED_TOKENS)
+                    _match_values(connection, _MATCHED_TOKENS)
+        found = connection.execute(f"select count(*) from {_MATCHED_VALUES}").fetchall()[0][0]  # noqa: S608
         if not found:
             return {}
         matches = {}

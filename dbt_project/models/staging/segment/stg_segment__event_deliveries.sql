@@ -1,8 +1,7 @@
 -- Every Segment message the ingestion did not flag as a re-delivery (`not _is_duplicate`), typed and
--- normalised. stg_segment__events keeps one row per messageId on top of it; the identity graph reads this
--- view directly: it collapses records to distinct identifier combinations, so a duplicate that slipped
--- through changes nothing there, and it spares the row_number over every message (the costliest step of
--- the identity build at the 1M-customer scale, docs/identity.md).
+-- normalised. stg_segment__events keeps one row per messageId on top of it as a belt; the pipeline (the
+-- identity graph, int_touchpoints_unioned) reads this view directly, as messageId is unique here already
+-- (tested), and so spares the row_number over every message (docs/identity.md).
 {#- The JSON fields read from properties and traits, each object parsed once per row (one `->>` per field
     parsed it again for every field: 3x slower over the Segment stream). -#}
 {%- set property_keys = [
