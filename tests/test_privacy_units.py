@@ -305,7 +305,7 @@ def test_a_scan_in_several_passes_finds_what_one_pass_finds(scan_db, monkeypatch
     _nps_table(scan_db)
     scan_db.execute("create schema s")
     scan_db.execute(
-        "create table s.b as select * from (values ('x', 'crm:U12345678:new'), ('U7', 'y')) v(user_id, tp)"
+        "create table s.b as select * from (values ('x', 'crm:U12345678:new'), ('U7', 'y')) v(email, tp)"
     )
     tables = [scan.TableRef("raw", "nps_responses"), scan.TableRef("s", "b")]
     needles = {keyed_hash("jo.doe@mail.com"): "ER-1", keyed_hash("U12345678"): "ER-2"}
@@ -315,7 +315,20 @@ def test_a_scan_in_several_passes_finds_what_one_pass_finds(scan_db, monkeypatch
 
     monkeypatch.setattr(scan, "VALUES_PER_PASS", 2)
     units = [(table, scan.scan_columns(scan_db, table)) for table in tables]
-    assert scan.scan_passes(scan_db, units) == 10  # (5 rows x 3 columns + 2 rows x 2 columns) / 2
+    passes = scan.scan_passes(scan_db, units)
+    # One family per column name, never split between passes unless it alone exceeds one: email (as large
+    # as its largest column, 5 rows) in 3 hash parts holding both tables; tp (2 rows) fills one pass; each
+    # other nps column in 3.
+    by_columns = {}
+    for scan_pass in passes:
+        columns = tuple(sorted({c for _, cs in scan_pass.units for c in cs}))
+        by_columns.setdefault(columns, []).append(scan_pass)
+    assert [p.part for p in by_columns[("email",)]] == [0, 1, 2]
+    assert {t for p in by_columns[("email",)] for t, _ in p.units} == set(tables)
+    assert len(by_columns[("tp",)]) == 1 and by_columns[("tp",)][0].parts == 1
+    nps_columns = [c for c in units[0][1] if c != "email"]
+    assert all(len(by_columns[(c,)]) == 3 for c in nps_columns)
+    assert len(passes) == 3 + 1 + 3 * len(nps_columns)
     scan.load_needles(scan_db, needles)
     assert scan.scan_tables(scan_db, tables) == single
     plain = {"jo.doe@mail.com": "ER-1", "U12345678": "ER-2"}

@@ -10,8 +10,9 @@ contact id inside a composite key all match.
 
 The work is linear in the rows and independent of the number of needles (:func:`scan_tables`):
 
-- the *distinct* values of the personal columns of all the scanned tables are collected at once, so a value
-  held by several tables (``touchpoint_id`` is in five) is tokenised once;
+- the *distinct* values of the personal columns are collected per pass (:func:`scan_passes`: columns of the
+  same name scanned together), so a value held by several tables (``touchpoint_id`` is in five) is
+  tokenised once;
 - plaintext needles (a request being executed) are hash-joined with those tokens: no keyed hash at all;
 - hashed needles (the suppression list: re-delivered rows, verification) need the keyed hash of each
   distinct token, computed once per scan;
@@ -46,10 +47,9 @@ from cx_pipeline.privacy.keys import keyed_hashes, register_udfs
 
 NEEDLES_TABLE = "_cx360_needles"  # identifier_hash, request_id
 PLAIN_TABLE = "_cx360_plain_needles"  # token, request_id (plaintext)
-_VALUES = "_cx360_values"  # value: distinct values of the scanned columns (plaintext)
 _MATCHED_TOKENS = "_cx360_matched_tokens"
 _MATCHED_VALUES = "_cx360_matched_values"
-_PLAINTEXT_TABLES = (PLAIN_TABLE, _VALUES, _MATCHED_TOKENS, _MATCHED_VALUES)
+_PLAINTEXT_TABLES = (PLAIN_TABLE, _MATCHED_TOKENS, _MATCHED_VALUES)
 PHONE_MACRO = "cx360_normalize_phone"
 # Column types that cannot hold an identifier as text.
 _NON_TEXT_TYPES = re.compile(
@@ -57,10 +57,12 @@ _NON_TEXT_TYPES = re.compile(
     r"DECIMAL.*|DOUBLE|FLOAT|REAL|DATE|TIME.*|TIMESTAMP.*|INTERVAL|BLOB|BIT|VARINT|BIGNUM)$"
 )
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Scanned values (rows times personal columns) per pass of a scan: the distinct values of one pass are held
-# in memory at once (see scan_tables). About two passes at 100k customers; the verification at 1M
-# customers (~4 G values, 20 passes) ran out of memory in one pass.
-VALUES_PER_PASS = int(os.environ.get("CX360_PRIVACY_SCAN_VALUES_PER_PASS") or 200_000_000)
+# Distinct values per pass of a scan (see scan_passes): the distinct values and tokens of one pass are held
+# in memory at once. One pass up to 100k customers; at 1M customers one family of 50 M touchpoint ids in one
+# pass ran out of DuckDB's 3.7 GiB, and so did every column of the warehouse at once.
+VALUES_PER_PASS = int(os.environ.get("CX360_PRIVACY_SCAN_VALUES_PER_PASS") or 20_000_000)
+# Tables larger than this have the distinct share of their columns estimated from a sample.
+SAMPLED_FROM_ROWS = 5_000_000
 
 
 def quote(identifier: str) -> str:
@@ -312,23 +314,36 @@ def _since_params(since_by_table: Mapping[TableRef, Since]) -> dict[str, object]
     return {"since": moments.pop()} if moments else None
 
 
-def scan_passes(
+@dataclass(frozen=True)
+class ScanPass:
+    """The values one pass of a scan collects: some columns of some tables, and of those only the values whose
+    hash falls in ``part`` of ``parts`` (all of them when ``parts`` is 1)."""
+
+    units: tuple[tuple[TableRef, tuple[str, ...]], ...]
+    part: int = 0
+    parts: int = 1
+
+
+def _column_values(
     connection: duckdb.DuckDBPyConnection,
     tables: Iterable[tuple[TableRef, list[str]]],
-    since_by_table: Mapping[TableRef, Since] | None = None,
-) -> int:
-    """How many passes a scan of ``tables`` takes: one per ``VALUES_PER_PASS`` scanned values (rows times
-    personal columns), so the distinct values of one pass fit in memory. Rows are DuckDB's estimates, or
-    counted for a table limited to the rows loaded since a moment (``since_by_table``)."""
-    since_by_table = since_by_table or {}
-    estimated = dict(
-        ((schema, name), rows)
+    since_by_table: Mapping[TableRef, Since],
+) -> list[tuple[TableRef, str, int]]:
+    """(table, column, values): about how many distinct values each scanned column holds.
+
+    The rows (DuckDB's estimate, or counted for a table limited to the rows loaded since a moment); for a
+    table of more than ``SAMPLED_FROM_ROWS`` rows, the rows times the share of distinct values in a 1 %
+    sample of its row groups: most columns of a touchpoint-grain table hold a handful of values, a few
+    (``touchpoint_id``) one per row, and only those need passes of their own.
+    """
+    estimated = {
+        (schema, name): rows
         for schema, name, rows in connection.execute(
             "select schema_name, table_name, estimated_size from duckdb_tables() "
             "where database_name = current_database()"
         ).fetchall()
-    )
-    values = 0
+    }
+    values = []
     for table, columns in tables:
         since = since_by_table.get(table)
         if since is None:
@@ -338,55 +353,113 @@ def scan_passes(
                 f"select count(*) from {table.qualified} where {since.condition()}",  # noqa: S608
                 since.params(),
             ).fetchall()[0][0]
-        values += rows * len(columns)
-    return max(1, math.ceil(values / VALUES_PER_PASS))
+        shares = [1.0] * len(columns)
+        if since is None and rows > SAMPLED_FROM_ROWS:
+            distinct = ", ".join(f"approx_count_distinct({quote(column)})" for column in columns)
+            sampled, *counts = connection.execute(
+                f"select count(*), {distinct} from {table.qualified} using sample 1 percent (system)"  # noqa: S608
+            ).fetchall()[0]
+            if sampled:
+                shares = [min(1.0, count / sampled) for count in counts]
+        values.extend(
+            (table, column, math.ceil(rows * share)) for column, share in zip(columns, shares, strict=True)
+        )
+    return values
 
 
-def _collect_values(
+def scan_passes(
     connection: duckdb.DuckDBPyConnection,
-    tables: list[tuple[TableRef, list[str]]],
-    since_by_table: Mapping[TableRef, Since],
-    part: int = 0,
-    parts: int = 1,
-) -> None:
-    """``_VALUES`` (value): the distinct values of every scanned column of every table whose hash falls in
-    ``part`` of ``parts``: all of them at once when ``parts`` is 1.
+    tables: Iterable[tuple[TableRef, list[str]]],
+    since_by_table: Mapping[TableRef, Since] | None = None,
+) -> list[ScanPass]:
+    """The passes of a scan of ``tables``, each of at most about ``VALUES_PER_PASS`` values, so that the
+    distinct values of one pass fit in memory.
 
-    A value that several tables hold (``touchpoint_id`` is in five) is tokenised once per pass it falls in.
+    Columns of the same name (``touchpoint_id`` is in five tables, ``email`` in ten) are one *family*, always
+    scanned in the same pass, so a value they share is tokenised and hashed once. A family counts as many
+    values as its largest column holds (:func:`_column_values`; its columns mostly hold the same values: the
+    same touchpoints in five tables). Families are packed into passes whole, in name order; a family larger
+    than a pass gets passes of its own, split by a hash of the value. Every column is read by one pass only
+    (or by the passes of its family's split): splitting every value of the warehouse by hash instead re-read
+    the whole warehouse once per pass (20 times at 1M customers).
     """
-    params = _since_params(since_by_table)
+    families: dict[str, list[tuple[TableRef, str, int]]] = {}
+    for table, column, distinct in _column_values(connection, tables, since_by_table or {}):
+        families.setdefault(column.lower(), []).append((table, column, distinct))
+    passes: list[ScanPass] = []
+    packed: list[tuple[TableRef, str, int]] = []
+    packed_values = 0
+    for name in sorted(families):
+        family = families[name]
+        size = max(distinct for _, _, distinct in family)
+        if size > VALUES_PER_PASS:
+            parts = math.ceil(size / VALUES_PER_PASS)
+            passes.extend(ScanPass(_units(family), part, parts) for part in range(parts))
+            continue
+        if packed and packed_values + size > VALUES_PER_PASS:
+            passes.append(ScanPass(_units(packed)))
+            packed, packed_values = [], 0
+        packed.extend(family)
+        packed_values += size
+    if packed:
+        passes.append(ScanPass(_units(packed)))
+    return passes
+
+
+def _units(columns: Iterable[tuple[TableRef, str, int]]) -> tuple[tuple[TableRef, tuple[str, ...]], ...]:
+    by_table: dict[TableRef, list[str]] = {}
+    for table, column, _ in columns:
+        by_table.setdefault(table, []).append(column)
+    return tuple((table, tuple(names)) for table, names in by_table.items())
+
+
+def _pass_values_sql(
+    scan_pass: ScanPass, since_by_table: Mapping[TableRef, Since]
+) -> tuple[str, dict[str, object] | None]:
+    """(value): the distinct values of the columns of ``scan_pass`` (of its hash part, if split), and the
+    parameters to bind. A value that several of its columns hold is tokenised once.
+
+    A query, not a table: the values of a pass are streamed into the distinct and tokenised; a temp table
+    of them held memory that the next pass needed (out of memory at 1M customers).
+    """
+    units = [(table, list(columns)) for table, columns in scan_pass.units]
+    scanned = {table for table, _ in units}
+    used_since = {table: since for table, since in since_by_table.items() if table in scanned}
+    params = _since_params(used_since)
     partition = ""
-    if parts > 1:
-        params = dict(params or {}, part=part, parts=parts)
+    if scan_pass.parts > 1:
+        params = dict(params or {}, part=scan_pass.part, parts=scan_pass.parts)
         partition = "where hash(value) % $parts = $part"
-    connection.execute(
-        f"create or replace temp table {_VALUES} as "  # noqa: S608 - quoted names, bound values
-        f"select distinct value from ({_values_sql(tables, since_by_table)}) {partition}",
-        params,
-    )
+    values = _values_sql(units, used_since)
+    return f"(select distinct value from ({values}) {partition})", params  # noqa: S608 - quoted names
 
 
-def _match_values(connection: duckdb.DuckDBPyConnection, needles: str) -> None:
-    """Adds to ``_MATCHED_VALUES`` (value, request_id) the values of ``_VALUES`` holding a token of
-    ``needles`` (token, request_id: plaintext), by one hash join."""
+def _match_values(
+    connection: duckdb.DuckDBPyConnection, values: str, params: dict[str, object] | None, needles: str
+) -> None:
+    """Adds to ``_MATCHED_VALUES`` (value, request_id) the values of the relation ``values`` holding a token
+    of ``needles`` (token, request_id: plaintext), by one hash join."""
     connection.execute(
         f"""
         insert into {_MATCHED_VALUES}
         select value, min(needles.request_id) as request_id
-        from ({value_tokens_sql(_VALUES)}) as tokens
+        from ({value_tokens_sql(values)}) as tokens
         inner join {needles} as needles using (token)
         group by value
-        """  # noqa: S608 - constant names
+        """,  # noqa: S608 - constant names
+        params,
     )
 
 
-def _hash_matches(connection: duckdb.DuckDBPyConnection) -> dict[str, str | None]:
-    """Tokens of ``_VALUES`` whose keyed hash is in ``NEEDLES_TABLE`` -> request id (each distinct token of
-    the whole scan is hashed once)."""
+def _hash_matches(
+    connection: duckdb.DuckDBPyConnection, values: str, params: dict[str, object] | None
+) -> dict[str, str | None]:
+    """Tokens of the relation ``values`` whose keyed hash is in ``NEEDLES_TABLE`` -> request id (each
+    distinct token of the pass is hashed once)."""
     rows = connection.execute(
         f"""
         with tokens as (
-            select distinct token from ({value_tokens_sql(_VALUES)})
+            select distinct token from ({value_tokens_sql(values)})
         ),
         hashed as (
             select token, cx360_keyed_hash(token) as identifier_hash from tokens
@@ -395,7 +468,8 @@ def _hash_matches(connection: duckdb.DuckDBPyConnection) -> dict[str, str | None
         from hashed
         inner join {NEEDLES_TABLE} as needles on hashed.identifier_hash = needles.identifier_hash
         group by hashed.token
-        """  # noqa: S608 - constant names
+        """,  # noqa: S608 - constant names
+        params,
     ).fetchall()
     return dict(rows)
 
@@ -420,7 +494,7 @@ def _matched_rows(
 
 
 def _drop_scan_state(connection: duckdb.DuckDBPyConnection) -> None:
-    for name in (_VALUES, _MATCHED_TOKENS, _MATCHED_VALUES):
+    for name in (_MATCHED_TOKENS, _MATCHED_VALUES):
         connection.execute(f"drop table if exists temp.{name}")
 
 
@@ -453,16 +527,16 @@ def scan_tables(
         connection.execute(
             f"create or replace temp table {_MATCHED_VALUES} (value varchar, request_id varchar)"
         )
-        parts = scan_passes(connection, units, since_by_table)
-        for part in range(parts):
-            _collect_values(connection, units, since_by_table, part, parts)
+        for scan_pass in scan_passes(connection, units, since_by_table):
+            values, params = _pass_values_sql(scan_pass, since_by_table)
             if plaintext:
-                _match_values(connection, PLAIN_TABLE)
+                _match_values(connection, values, params, PLAIN_TABLE)
             else:
-                tokens = _hash_matches(connection)
+                # The pass's values are read again only when a token matched (never, in a clean verification).
+                tokens = _hash_matches(connection, values, params)
                 if tokens:
                     _load_tokens(connection, _MATCHED_TOKENS, tokens)
-                    _match_values(connection, _MATCHED_TOKENS)
+                    _match_values(connection, values, params, _MATCHED_TOKENS)
         found = connection.execute(f"select count(*) from {_MATCHED_VALUES}").fetchall()[0][0]  # noqa: S608
         if not found:
             return {}
