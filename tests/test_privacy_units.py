@@ -337,6 +337,36 @@ def test_a_scan_in_several_passes_finds_what_one_pass_finds(scan_db, monkeypatch
     scan.end_scan(scan_db)
 
 
+def test_large_tables_are_sampled_so_only_high_cardinality_families_get_passes_of_their_own(
+    scan_db, monkeypatch
+) -> None:
+    """A touchpoint-grain table holds a few near-unique columns among many of a handful of values: the
+    sample tells them apart, so the low-cardinality columns share one pass and are read once."""
+    from cx_pipeline.privacy import scan
+
+    scan_db.execute("create schema s")
+    scan_db.execute(
+        "create table s.big as select 'tp:' || i as touchpoint_id, 'src' || (i % 5) as source_system, "
+        "'c' || (i % 3) as campaign_name from range(1000000) r(i)"
+    )
+    scan_db.execute("create table s.small as select 'tp:' || i as touchpoint_id from range(1000) r(i)")
+    big, small = scan.TableRef("s", "big"), scan.TableRef("s", "small")
+    monkeypatch.setattr(scan, "SAMPLED_FROM_ROWS", 10_000)
+    units = [(big, scan.scan_columns(scan_db, big)), (small, ["touchpoint_id"])]
+    estimates = {(str(t), c): n for t, c, n in scan._column_values(scan_db, units, {})}
+    assert estimates[("s.big", "touchpoint_id")] > 500_000
+    assert estimates[("s.big", "source_system")] < 10_000 and estimates[("s.big", "campaign_name")] < 10_000
+    assert estimates[("s.small", "touchpoint_id")] == 1000  # not sampled: its rows
+
+    monkeypatch.setattr(scan, "VALUES_PER_PASS", 100_000)
+    passes = scan.scan_passes(scan_db, units)
+    low = [p for p in passes if p.units == ((big, ("campaign_name", "source_system")),)]
+    assert len(low) == 1 and low[0].parts == 1
+    touchpoints = [p for p in passes if p not in low]
+    assert len(touchpoints) == touchpoints[0].parts > 5
+    assert all(p.units == ((big, ("touchpoint_id",)), (small, ("touchpoint_id",))) for p in touchpoints)
+
+
 def test_redelivered_rows_are_scrubbed_and_only_rows_loaded_since_the_last_scan_are_read(scan_db) -> None:
     from datetime import UTC, datetime, timedelta
 
