@@ -278,9 +278,9 @@ def _summary(add, results: dict, scales: list[tuple[int, dict]]) -> None:
             f"{fmt_spread(ratios, _times)} the full build of the same repeat; by CPU time {cpu} | "
             f"{_status(ratio < TARGET_INCREMENTAL_RATIO)} |"
         )
-    elif measured:
+    elif scales:
         add(f"| incremental day < 1/10 of the full build | not measured | {_status(None)} |")
-    largest = measured[-1] if measured else None
+    largest = measured[-1] if measured else (scales[-1] if scales else None)
     if largest:
         customers, entry = largest
         full = _median(entry, "full", "wall_seconds")

@@ -22,3 +22,13 @@ def test_incremental_target_is_read_at_the_largest_scale_that_measured_it() -> N
     assert "| incremental day < 1/10 of the full build (100,000) | 30.0 s; 0.10x" in text
     assert "| overhead over the DuckDB floor < 4x (1,000,000) | 54.1x" in text
     assert "not measured" not in text
+
+
+def test_targets_are_listed_as_not_measured_when_no_full_build_completed() -> None:
+    failed = {"ok": False, "wall_seconds": 100.0, "peak_tree_rss": 2**30, "failed_steps": ["erasure"]}
+    lines: list[str] = []
+    report._summary(lines.append, {}, [(1_000_000, {"repeats": [{"full": failed}]})])
+    text = "\n".join(lines)
+    assert "| incremental day < 1/10 of the full build | not measured |" in text
+    assert "| overhead over the DuckDB floor < 4x | not measured |" in text
+    assert "failed in `erasure` after 100 s" in text

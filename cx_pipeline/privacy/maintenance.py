@@ -150,10 +150,10 @@ def verify_erased(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Rows that still hold a suppressed identifier, per ``schema.table`` (empty = nothing left).
 
     Every personal column of every table (:func:`cx_pipeline.privacy.scan.scan_columns`) is tokenised like
-    the erasure does, all tables at once: each distinct value of the warehouse is tokenised once, each
-    distinct token keyed-hashed once and compared with the suppression list and the hashes of erasures left
-    to a build (:func:`verification_needles`). Linear in the rows; rows are looked up only where a token
-    matched.
+    the erasure does, in the passes of :func:`cx_pipeline.privacy.scan.scan_passes` (columns of one name
+    together): each distinct value of a pass is tokenised once, each distinct token keyed-hashed once and
+    compared with the suppression list and the hashes of erasures left to a build
+    (:func:`verification_needles`). Linear in the rows; rows are looked up only where a token matched.
     """
     ensure_privacy_tables(connection)
     try:

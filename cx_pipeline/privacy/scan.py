@@ -15,7 +15,7 @@ The work is linear in the rows and independent of the number of needles (:func:`
   tokenised once;
 - plaintext needles (a request being executed) are hash-joined with those tokens: no keyed hash at all;
 - hashed needles (the suppression list: re-delivered rows, verification) need the keyed hash of each
-  distinct token, computed once per scan;
+  distinct token, computed once per pass;
 - only when some value matched are the tables' rows looked up, by equality joins on the matched values.
 
 Plaintext only ever sits in temp tables of the scanning connection, dropped by :func:`end_scan`.
@@ -58,8 +58,8 @@ _NON_TEXT_TYPES = re.compile(
 )
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Distinct values per pass of a scan (see scan_passes): the distinct values and tokens of one pass are held
-# in memory at once. One pass up to 100k customers; at 1M customers one family of 50 M touchpoint ids in one
-# pass ran out of DuckDB's 3.7 GiB, and so did every column of the warehouse at once.
+# in memory at once. The raw tables of 100k customers take 5 passes; at 1M customers one family of 50 M
+# touchpoint ids in one pass ran out of DuckDB's 3.7 GiB, and so did every column of the warehouse at once.
 VALUES_PER_PASS = int(os.environ.get("CX360_PRIVACY_SCAN_VALUES_PER_PASS") or 20_000_000)
 # Tables larger than this have the distinct share of their columns estimated from a sample.
 SAMPLED_FROM_ROWS = 5_000_000
@@ -509,14 +509,14 @@ def scan_tables(
 
     ``plaintext``: the needles are plaintext tokens (:func:`load_plain_needles`, a request being executed);
     they are hash-joined with the tokens and no keyed hash is computed. Else they are keyed hashes
-    (:func:`load_needles`, :func:`load_suppression_needles`): each distinct token is hashed once.
+    (:func:`load_needles`, :func:`load_suppression_needles`): each distinct token of a pass is hashed once.
 
     Linear in the rows and independent of the number of needles: the distinct values of the personal columns
-    (:func:`scan_columns`) of *all* the tables are collected at once and tokenised once; only when some value
-    matched are the tables' rows looked up, by equality joins on those values. ``since_by_table`` limits a
-    table to the rows loaded at or after one moment (the same for every table, bound as ``$since``). A large
-    scan runs in several passes (:func:`scan_passes`), each over the values of one hash partition: the
-    distinct values of every table at once did not fit in memory at 1M customers.
+    (:func:`scan_columns`) are collected and tokenised pass by pass (:func:`scan_passes`: columns of one name
+    in the same pass, each column read by one pass, so the distinct values of a pass fit in memory); only
+    when some value matched are the tables' rows looked up, by equality joins on those values.
+    ``since_by_table`` limits a table to the rows loaded at or after one moment (the same for every table,
+    bound as ``$since``).
     """
     since_by_table = dict(since_by_table or {})
     units = [(table, scan_columns(connection, table)) for table in tables]
