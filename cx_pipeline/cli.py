@@ -59,22 +59,52 @@ def _stdout_to(path: Path | None) -> Iterator[None]:
         yield
 
 
-def _landing_has_files(landing: Path) -> bool:
-    return landing.is_dir() and any(path.is_file() for path in landing.glob("*/*"))
+def _warehouse_loaded_files(warehouse: Path) -> int:
+    """Landing files the warehouse already holds; a warehouse that cannot be read counts as holding data."""
+    if not warehouse.exists():
+        return 0
+    from cx_pipeline.ingestion.manifest import current_file_count
+    from cx_pipeline.warehouse import connect
+
+    with connect(warehouse, read_only=True) as connection:
+        return current_file_count(connection)
+
+
+def _prepare_landing(paths: Paths, *, sample_requested: bool, progress: bool) -> None:
+    """Write the sample data when the quick start (or ``--sample``) needs it; refuse a wrong folder.
+
+    Raises LandingDirMissingError / LandingDirEmptyError / SampleWouldReplaceDataError before anything is
+    written (see ``should_generate_sample``).
+    """
+    from cx_pipeline.operations import should_generate_sample
+
+    if not should_generate_sample(
+        paths.landing,
+        is_project_default=paths.landing == Paths.defaults().landing,
+        sample_requested=sample_requested,
+        warehouse=paths.warehouse,
+        warehouse_loaded_files=_warehouse_loaded_files(paths.warehouse),
+    ):
+        return
+    from cx_pipeline.generator import GeneratorConfig, generate
+
+    print(f"No landing files in {paths.landing}: generating the sample data first.")
+    summary = generate(GeneratorConfig(landing_dir=paths.landing, truth_dir=paths.truth), progress=progress)
+    print(summary.describe())
 
 
 def _run(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    paths = Paths.from_env()
-    if not _landing_has_files(paths.landing):
-        from cx_pipeline.generator import GeneratorConfig, generate
+    from cx_pipeline.operations import ExplainedFileNotFoundError, SampleWouldReplaceDataError
+    from cx_pipeline.warehouse import WarehouseLockedError
 
-        print(f"No landing files in {paths.landing}: generating the sample data first.")
-        summary = generate(
-            GeneratorConfig(landing_dir=paths.landing, truth_dir=paths.truth), progress=not args.no_progress
-        )
-        print(summary.describe())
+    paths = Paths.from_env()
+    try:
+        _prepare_landing(paths, sample_requested=args.sample, progress=not args.no_progress)
+    except (ExplainedFileNotFoundError, SampleWouldReplaceDataError, WarehouseLockedError) as error:
+        print(f"cx360 run: {error}", file=sys.stderr)
+        return 2
 
     _use_project_dagster_home()
     from cx_pipeline.defs.dbt_project import prepare_dbt_manifest
@@ -172,10 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(handler=_generate)
 
     run = commands.add_parser(
-        "run", help="materialize every asset through Dagster (generates the sample data first if needed)"
+        "run",
+        help="materialize every asset through Dagster (the quick start generates the sample data into an "
+        "empty data/landing first)",
     )
     run.add_argument("--job", default="full_pipeline", help="Dagster job to run (default: full_pipeline)")
     run.add_argument("--no-progress", action="store_true")
+    run.add_argument(
+        "--sample",
+        action="store_true",
+        help="write the synthetic sample data into the landing folder first if it holds no files "
+        "(without it, only the project's own data/landing is filled so; another empty folder is an error)",
+    )
     run.add_argument(
         "--log-level",
         default="warning",

@@ -36,6 +36,18 @@ class LandingDirMissingError(ExplainedFileNotFoundError):
     """The landing folder the ingestion reads from does not exist (or is not a folder)."""
 
 
+class LandingDirEmptyError(ExplainedFileNotFoundError):
+    """The landing folder exists but holds no source file, and nobody asked for the sample data."""
+
+
+class SampleWouldReplaceDataError(RuntimeError):
+    """Generating the sample data would write synthetic deliveries beside a warehouse holding real ones."""
+
+    def __init__(self, message: str, warehouse: Path) -> None:
+        super().__init__(message)
+        self.warehouse = warehouse
+
+
 class FileVanishedError(ExplainedFileNotFoundError):
     """A source file was listed but was gone (moved or deleted) by the time it was read."""
 
@@ -60,12 +72,58 @@ def require_landing_dir(path: Path | str) -> Path:
     problem = "is not a folder" if path.exists() else "does not exist"
     raise LandingDirMissingError(
         f"The landing folder {path.absolute()} {problem}, so there is nothing to ingest. Generate "
-        "the sample data into it with `.venv/bin/cx360 generate` (`make run` does this when the folder "
-        f"is missing), or point {LANDING_ENV} at the folder holding your source files "
+        "the sample data into it with `.venv/bin/cx360 generate` or `cx360 run --sample` (`make run` does "
+        f"this for the project's own data/landing), or point {LANDING_ENV} at the folder holding your source files "
         "(<landing>/<source>/*.csv|*.jsonl, "
         "see docs/sources.md).",
         path,
     )
+
+
+def landing_has_files(landing: Path) -> bool:
+    """True if ``landing`` holds at least one file in a source folder (``<landing>/<source>/<file>``)."""
+    return landing.is_dir() and any(path.is_file() for path in landing.glob("*/*"))
+
+
+def should_generate_sample(
+    landing: Path,
+    *,
+    is_project_default: bool,
+    sample_requested: bool,
+    warehouse: Path,
+    warehouse_loaded_files: int,
+) -> bool:
+    """Decide whether ``cx360 run`` writes the sample data into ``landing`` before it runs; never guess.
+
+    The sample is written only into an empty (or missing) landing folder, and only when it is the project's
+    own default folder (the two-command quick start) or the user asked for it (``--sample``). A folder the
+    user named that is missing or empty is a mistake (a typo, an unmounted share): generating into it would
+    publish synthetic people, and on a warehouse holding real deliveries their same-named files would
+    replace the real rows. So it is an error, raised before anything is written. Even when the sample is
+    wanted, a warehouse that already holds loaded files is never mixed with it.
+    """
+    if landing_has_files(landing):
+        return False
+    if not (is_project_default or sample_requested):
+        if not landing.exists() or not landing.is_dir():
+            require_landing_dir(landing)  # raises LandingDirMissingError naming the folder and the fix
+        raise LandingDirEmptyError(
+            f"The landing folder {landing.absolute()} holds no source files (<landing>/<source>/<file>), so "
+            f"there is nothing to ingest. Check {LANDING_ENV} and that the share is mounted. To try the "
+            "pipeline on synthetic data instead, run `cx360 run --sample` (writes the sample data into that "
+            "folder) or unset the variable to use the project's data/landing. Nothing was changed.",
+            landing,
+        )
+    if warehouse_loaded_files:
+        raise SampleWouldReplaceDataError(
+            f"The landing folder {landing.absolute()} is empty, but the warehouse {warehouse.absolute()} "
+            f"already holds {warehouse_loaded_files} loaded landing files. Writing the sample data now would "
+            "mix synthetic people into it, and same-named sample files would replace real deliveries. Point "
+            f"{LANDING_ENV} at the folder holding the deliveries, or use another warehouse "
+            "(CX360_WAREHOUSE) for the sample (`make clean` removes the default one). Nothing was changed.",
+            warehouse,
+        )
+    return True
 
 
 def read_bytes_or_explain(path: Path | str) -> bytes:

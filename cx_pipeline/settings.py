@@ -21,8 +21,19 @@ SERVING_ENV = "CX360_SERVING_DIR"
 QUARANTINE_ENV = "CX360_QUARANTINE_DIR"
 
 
+# Paths field -> (environment variable, default relative to the project root)
+_PATHS: dict[str, tuple[str, str]] = {
+    "warehouse": (WAREHOUSE_ENV, "data/cx360.duckdb"),
+    "landing": (LANDING_ENV, "data/landing"),
+    "truth": (TRUTH_ENV, "data/truth"),
+    "exports": (EXPORTS_ENV, "data/exports"),
+    "serving": (SERVING_ENV, "data/serving"),
+    "quarantine": (QUARANTINE_ENV, "data/quarantine"),
+}
+
+
 def _path_from_env(variable: str, default: str) -> Path:
-    path = Path(os.environ.get(variable) or default).expanduser()
+    path = Path((os.environ.get(variable) if variable else None) or default).expanduser()
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
@@ -38,13 +49,13 @@ class Paths:
     @classmethod
     def from_env(cls) -> Paths:
         return cls(
-            warehouse=_path_from_env(WAREHOUSE_ENV, "data/cx360.duckdb"),
-            landing=_path_from_env(LANDING_ENV, "data/landing"),
-            truth=_path_from_env(TRUTH_ENV, "data/truth"),
-            exports=_path_from_env(EXPORTS_ENV, "data/exports"),
-            serving=_path_from_env(SERVING_ENV, "data/serving"),
-            quarantine=_path_from_env(QUARANTINE_ENV, "data/quarantine"),
+            **{field: _path_from_env(variable, default) for field, (variable, default) in _PATHS.items()}
         )
+
+    @classmethod
+    def defaults(cls) -> Paths:
+        """The project's own folders, whatever the environment says (the quick start writes only there)."""
+        return cls(**{field: _path_from_env("", default) for field, (_, default) in _PATHS.items()})
 
 
 def export_warehouse_env() -> Path:

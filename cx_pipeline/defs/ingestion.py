@@ -19,6 +19,7 @@ from cx_pipeline.ingestion.reporting import (
     source_description,
     table_counts,
 )
+from cx_pipeline.operations import require_landing_dir
 from cx_pipeline.settings import Paths
 
 INGESTION_GROUP = "ingestion"
@@ -79,6 +80,8 @@ def build_raw_asset(source: str) -> dg.AssetsDefinition:
     )
     def _raw_asset(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
         paths = Paths.from_env()
+        # A missing folder (a typo, an unmounted share) fails here, before the warehouse is touched.
+        require_landing_dir(paths.landing)
         with duckdb.get_connection() as conn:
             result = load_source(
                 conn,

@@ -8,7 +8,7 @@ from datetime import datetime
 import duckdb
 
 from cx_pipeline.ingestion.schema import MANIFEST_COLUMNS, MANIFEST_TABLE
-from cx_pipeline.ingestion.sql import check_source, ident, qualified
+from cx_pipeline.ingestion.sql import RAW_SCHEMA, check_source, ident, qualified
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,19 @@ def current_entries(conn: duckdb.DuckDBPyConnection, source: str) -> dict[str, M
         [source],
     ).fetchall()
     return {row[1]: ManifestEntry(*row) for row in rows}
+
+
+def current_file_count(conn: duckdb.DuckDBPyConnection) -> int:
+    """How many landing files the warehouse holds (current manifest rows); 0 for a warehouse never loaded."""
+    exists = conn.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [RAW_SCHEMA, MANIFEST_TABLE],
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    return conn.execute(
+        f"SELECT count(*) FROM {qualified(MANIFEST_TABLE)} WHERE superseded_at IS NULL"  # noqa: S608
+    ).fetchone()[0]
 
 
 def insert_entry(conn: duckdb.DuckDBPyConnection, values: dict[str, object]) -> None:
