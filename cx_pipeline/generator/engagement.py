@@ -332,7 +332,8 @@ def _tickets(
     sink.add("phone", text.where(with_phone, phone_normalised), person)
 
     csat = _skewed_scores(rng, persons.stage[person], 5)
-    ces = _skewed_scores(rng, persons.stage[person], 7)
+    # CES follows the contract's scale (1 = very easy, 7 = very difficult): happy customers answer low.
+    ces = 8 - _skewed_scores(rng, persons.stage[person], 7)
     offsets = persons.utc_offset_minutes[person]
     columns = {
         "ticket_id": ids.take("ticket", count),

@@ -42,13 +42,19 @@
 {%- endmacro %}
 
 
-{#- CES, 1..7: mean Customer Effort Score (1-7 scale, as answered; see docs for the direction). -#}
+{#- CES, 1..7: mean Customer Effort Score as answered. The contract's scale (docs/sources.md): 1 = very easy,
+    7 = very difficult, so a lower CES is better. -#}
 {% macro cx_ces_from_sum(score_sum, responses) -%}
     round(1.0 * {{ score_sum }} / nullif({{ responses }}, 0), 3)
 {%- endmacro %}
 
 {% macro cx_ces(score) -%}
     {{ cx_ces_from_sum('sum(' ~ score ~ ')', 'count(' ~ score ~ ')') }}
+{%- endmacro %}
+
+{#- A high-effort contact: CES answered 5-7 (difficult to very difficult on the contract's 1-7 scale). -#}
+{% macro cx_is_high_effort(score) -%}
+    ({{ score }} >= 5)
 {%- endmacro %}
 
 

@@ -85,7 +85,7 @@ support_summary as (
         count(*) as support_contacts,
         count(*) filter (where tickets.status in ('new', 'open', 'pending', 'hold')) as open_support_contacts,
         count(*) filter (where tickets.csat_score <= 2) as poorly_rated_contacts,
-        count(*) filter (where tickets.ces_score <= 3) as high_effort_contacts
+        count(*) filter (where {{ cx_is_high_effort('tickets.ces_score') }}) as high_effort_contacts
     from friction_touchpoints
     inner join tickets on friction_touchpoints.source_record_id = tickets.ticket_id
     where friction_touchpoints.source_system = 'support'
