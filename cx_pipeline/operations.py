@@ -72,10 +72,9 @@ def require_landing_dir(path: Path | str) -> Path:
     problem = "is not a folder" if path.exists() else "does not exist"
     raise LandingDirMissingError(
         f"The landing folder {path.absolute()} {problem}, so there is nothing to ingest. Generate "
-        "the sample data into it with `.venv/bin/cx360 generate` or `cx360 run --sample` (`make run` does "
-        f"this for the project's own data/landing), or point {LANDING_ENV} at the folder holding your source files "
-        "(<landing>/<source>/*.csv|*.jsonl, "
-        "see docs/sources.md).",
+        "the sample data into it with `.venv/bin/cx360 generate` or `cx360 run --sample` (`make run` "
+        f"does this for the project's own data/landing), or point {LANDING_ENV} at the folder holding "
+        "your source files (<landing>/<source>/*.csv|*.jsonl, see docs/sources.md).",
         path,
     )
 

@@ -725,7 +725,11 @@ def render_report(data: ReportData) -> str:
             f"{threshold} answers - do not read them as truth.",
         ),
         _card("CSAT by month", csat_chart, "% of 4-5 answers on the 1-5 scale of ticket surveys."),
-        _card("CES by month", ces_chart, "Mean Customer Effort Score, 1-7 (1 = very easy, 7 = very difficult: lower is better)."),
+        _card(
+            "CES by month",
+            ces_chart,
+            "Mean Customer Effort Score, 1-7 (1 = very easy, 7 = very difficult: lower is better).",
+        ),
         _card(
             "Monthly churn rate",
             churn_chart,
