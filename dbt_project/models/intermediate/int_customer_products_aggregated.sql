@@ -12,6 +12,10 @@ rejection_records as (
     select * from {{ ref('stg_shop__product_rejections') }}
 ),
 
+segment_order_products as (
+    select * from {{ ref('stg_segment__order_products') }}
+),
+
 as_of as (
     select {{ journey_as_of(ref('int_touchpoints_attributed')) }} as as_of_at
 ),
@@ -36,6 +40,24 @@ product_touchpoints as (
         and attributed.product_id is not null
         and attributed.occurred_at <= as_of.as_of_at
         and attributed.touchpoint_type in ('product_view', 'cart_add', 'order', 'return', 'rejection')
+
+    union all
+
+    -- A Segment Order Completed is one touchpoint for the whole order: its items are in `products`.
+    select
+        attributed.customer_id,
+        segment_order_products.product_id,
+        attributed.occurred_at,
+        attributed.source_record_id,
+        'purchased' as relation,
+    from attributed
+    inner join segment_order_products on attributed.source_record_id = segment_order_products.message_id
+    cross join as_of
+    where
+        attributed.customer_id is not null
+        and attributed.source_system = 'segment'
+        and attributed.touchpoint_type = 'order'
+        and attributed.occurred_at <= as_of.as_of_at
 ),
 
 customer_products as (

@@ -235,7 +235,8 @@ from_segment as (
             end
         ) as campaign_medium,
         campaign_name,
-        case when event_name = 'Order Completed' then order_total end as revenue,
+        -- Revenue excluding shipping and tax, as the shop's order lines (docs/cx_measures.md, Revenue).
+        case when event_name = 'Order Completed' then order_revenue end as revenue,
         trait_first_name as first_name,
         trait_last_name as last_name,
         cart_id,

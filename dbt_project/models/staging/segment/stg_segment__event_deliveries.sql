@@ -4,11 +4,15 @@
 -- (tested), and so spares the row_number over every message (docs/identity.md).
 {#- The JSON fields read from properties and traits, each object parsed once per row (one `->>` per field
     parsed it again for every field: 3x slower over the Segment stream). -#}
+{#- Order Completed follows the Segment e-commerce spec: `revenue` (or `subtotal`) excludes shipping and tax,
+    `total` includes them, `products` lists the order's items (stg_segment__order_products). Identify traits
+    arrive camelCase (the Segment Spec: firstName) or snake_case (Segment's warehouse and storage exports:
+    first_name); both are read. -#}
 {%- set property_keys = [
     'url', 'path', 'referrer', 'product_id', 'name', 'category', 'price', 'quantity', 'order_id', 'total',
-    'revenue', 'query', 'cart_id',
+    'revenue', 'query', 'cart_id', 'subtotal', 'shipping', 'tax', 'discount', 'coupon', 'currency',
 ] -%}
-{%- set trait_keys = ['email', 'phone', 'firstName', 'lastName'] -%}
+{%- set trait_keys = ['email', 'phone', 'firstName', 'lastName', 'first_name', 'last_name'] -%}
 {%- set prop = {} -%}
 {%- for key in property_keys -%}{%- do prop.update({key: 'property_values[' ~ loop.index ~ ']'}) -%}{%- endfor -%}
 {%- set trait = {} -%}
@@ -55,12 +59,22 @@ final as not materialized (
         try_cast({{ prop.quantity }} as bigint) as quantity,
         {{ nullif_blank(prop.order_id) }} as order_id,
         {{ nullif_blank(prop.cart_id) }} as cart_id,
-        try_cast(coalesce({{ prop.total }}, {{ prop.revenue }}) as decimal(18, 4)) as order_total,
+        cast(coalesce(
+            try_cast({{ prop.revenue }} as decimal(18, 4)),
+            try_cast({{ prop.subtotal }} as decimal(18, 4)),
+            try_cast({{ prop.total }} as decimal(18, 4))
+            - coalesce(try_cast({{ prop.shipping }} as decimal(18, 4)), 0)
+            - coalesce(try_cast({{ prop.tax }} as decimal(18, 4)), 0)
+        ) as decimal(18, 4)) as order_revenue,
+        try_cast({{ prop.total }} as decimal(18, 4)) as order_total,
+        try_cast({{ prop.discount }} as decimal(18, 4)) as order_discount,
+        {{ nullif_blank(prop.coupon) }} as order_coupon,
+        upper({{ nullif_blank(prop.currency) }}) as currency,
         {{ nullif_blank(prop.query) }} as search_query,
         {{ normalize_email(trait.email) }} as trait_email,
         {{ normalize_phone(trait.phone) }} as trait_phone,
-        {{ nullif_blank(trait['firstName']) }} as trait_first_name,
-        {{ nullif_blank(trait['lastName']) }} as trait_last_name,
+        coalesce({{ nullif_blank(trait['firstName']) }}, {{ nullif_blank(trait['first_name']) }}) as trait_first_name,
+        coalesce({{ nullif_blank(trait['lastName']) }}, {{ nullif_blank(trait['last_name']) }}) as trait_last_name,
         properties,
         _source_file,
         _source_line,
