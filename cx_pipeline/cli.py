@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from cx_pipeline.settings import PROJECT_ROOT, Paths
 
@@ -70,22 +71,24 @@ def _warehouse_loaded_files(warehouse: Path) -> int:
         return current_file_count(connection)
 
 
-def _prepare_landing(paths: Paths, *, sample_requested: bool, progress: bool) -> None:
-    """Write the sample data when the quick start (or ``--sample``) needs it; refuse a wrong folder.
+def _needs_sample(paths: Paths, *, sample_requested: bool) -> bool:
+    """Whether the quick start (or ``--sample``) must write the sample data first; refuses a wrong folder.
 
     Raises LandingDirMissingError / LandingDirEmptyError / SampleWouldReplaceDataError before anything is
     written (see ``should_generate_sample``).
     """
     from cx_pipeline.operations import should_generate_sample
 
-    if not should_generate_sample(
+    return should_generate_sample(
         paths.landing,
         is_project_default=paths.landing == Paths.defaults().landing,
         sample_requested=sample_requested,
         warehouse=paths.warehouse,
         warehouse_loaded_files=_warehouse_loaded_files(paths.warehouse),
-    ):
-        return
+    )
+
+
+def _generate_sample(paths: Paths, *, progress: bool) -> None:
     from cx_pipeline.generator import GeneratorConfig, generate
 
     print(f"No landing files in {paths.landing}: generating the sample data first.")
@@ -94,42 +97,88 @@ def _prepare_landing(paths: Paths, *, sample_requested: bool, progress: bool) ->
 
 
 def _run(args: argparse.Namespace) -> int:
-    import dagster as dg
-
-    from cx_pipeline.operations import ExplainedFileNotFoundError, SampleWouldReplaceDataError
+    from cx_pipeline.operations import (
+        ExplainedFileNotFoundError,
+        RunInProgressError,
+        SampleWouldReplaceDataError,
+        hold_run_lock,
+    )
     from cx_pipeline.warehouse import WarehouseLockedError
 
     paths = Paths.from_env()
     try:
-        _prepare_landing(paths, sample_requested=args.sample, progress=not args.no_progress)
-    except (ExplainedFileNotFoundError, SampleWouldReplaceDataError, WarehouseLockedError) as error:
+        needs_sample = _needs_sample(paths, sample_requested=args.sample)
+        with hold_run_lock(paths.warehouse, wait=not args.no_wait):
+            # Decided again under the lock: a run that held it may have filled the folder meanwhile.
+            if needs_sample and _needs_sample(paths, sample_requested=args.sample):
+                _generate_sample(paths, progress=not args.no_progress)
+            result = _run_job(args, paths)
+    except (
+        ExplainedFileNotFoundError,
+        SampleWouldReplaceDataError,
+        WarehouseLockedError,
+        RunInProgressError,
+        UnknownJobError,
+    ) as error:
         print(f"cx360 run: {error}", file=sys.stderr)
         return 2
+    print(f"Dagster run {result.run_id} {'succeeded' if result.success else 'FAILED'}.")
+    if args.log_level.upper() in QUIET_LOG_LEVELS:
+        print(f"dbt's node-by-node output: {run_output_log(paths)}")
+    _print_warehouse_summary(paths)
+    return 0 if result.success else 1
 
+
+class UnknownJobError(LookupError):
+    """``cx360 run --job`` named a job the definitions do not have."""
+
+
+def _run_job(args: argparse.Namespace, paths: Paths) -> Any:
     _use_project_dagster_home()
     from cx_pipeline.defs.dbt_project import prepare_dbt_manifest
 
     prepare_dbt_manifest()  # parses only when a model, macro or config changed
     from cx_pipeline.definitions import defs
 
-    job = defs().resolve_job_def(args.job)
-    with dg.DagsterInstance.get() as instance:
-        from cx_pipeline.operations import release_runs_of_dead_processes
+    definitions = defs()
+    job_names = sorted(
+        job.name for job in definitions.resolve_all_job_defs() if not job.name.startswith("__")
+    )
+    if args.job not in job_names:
+        raise UnknownJobError(f"no job named {args.job!r}; the jobs are: {', '.join(job_names)}")
+    with contextlib.ExitStack() as stack:
+        return _execute(definitions.resolve_job_def(args.job), args, paths, stack=stack)
 
-        for run_id in release_runs_of_dead_processes(instance):
-            print(f"Run {run_id} was killed before it finished: marked failed, its warehouse slot freed.")
-        dbt_log = run_output_log(paths)
-        with _stdout_to(dbt_log if args.log_level.upper() in QUIET_LOG_LEVELS else None):
-            result = job.execute_in_process(
-                instance=instance,
-                raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": args.log_level.upper()}}}},
-            )
-    print(f"Dagster run {result.run_id} {'succeeded' if result.success else 'FAILED'}.")
-    if args.log_level.upper() in QUIET_LOG_LEVELS:
-        print(f"dbt's node-by-node output: {dbt_log}")
-    _print_warehouse_summary(paths)
-    return 0 if result.success else 1
+
+def _execute(job: Any, args: argparse.Namespace, paths: Paths, *, stack: contextlib.ExitStack) -> Any:
+    """Run ``job`` in this process, printing a line per step (``cx_pipeline.progress``) unless asked not to.
+
+    The run is tagged with this process's id, so a run killed before its first step is recognised as dead
+    by the next ``cx360 run`` (``release_runs_of_dead_processes``) instead of staying NOT_STARTED.
+    """
+    import uuid
+
+    import dagster as dg
+
+    from cx_pipeline.operations import RUN_PID_TAG, release_runs_of_dead_processes
+    from cx_pipeline.progress import ProgressPrinter
+
+    quiet = args.log_level.upper() in QUIET_LOG_LEVELS
+    instance = stack.enter_context(dg.DagsterInstance.get())
+    for run_id in release_runs_of_dead_processes(instance):
+        print(f"Run {run_id} was killed before it finished: marked failed, its warehouse slot freed.")
+    run_id = str(uuid.uuid4())
+    if not args.no_progress:
+        print(f"Dagster run {run_id} ({args.job}) started; a line per step below.", flush=True)
+        stack.enter_context(ProgressPrinter(instance, run_id, sys.stdout))
+    stack.enter_context(_stdout_to(run_output_log(paths) if quiet else None))
+    return job.execute_in_process(
+        instance=instance,
+        run_id=run_id,
+        tags={RUN_PID_TAG: str(os.getpid())},
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": args.log_level.upper()}}}},
+    )
 
 
 def _print_warehouse_summary(paths: Paths) -> None:
@@ -207,7 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
         "empty data/landing first)",
     )
     run.add_argument("--job", default="full_pipeline", help="Dagster job to run (default: full_pipeline)")
-    run.add_argument("--no-progress", action="store_true")
+    run.add_argument("--no-progress", action="store_true", help="no progress lines (nor generator bar)")
+    run.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="if another cx360 run is using the warehouse, stop at once instead of waiting for it",
+    )
     run.add_argument(
         "--sample",
         action="store_true",

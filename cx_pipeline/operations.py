@@ -7,8 +7,12 @@ is not there, a file that vanished mid-run, a full disk) into errors naming the 
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +152,11 @@ def is_disk_full(error: BaseException) -> bool:
     return any(message in text for message in _DISK_FULL_MESSAGES)
 
 
+# Tag of every run `cx360 run` starts: the process executing it (in process), so a run killed before its first
+# event is recognised as dead too.
+RUN_PID_TAG = "cx360/pid"
+
+
 def _process_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -169,7 +178,14 @@ def release_runs_of_dead_processes(instance: Any) -> list[str]:
 
     released: list[str] = []
     active = instance.get_runs(
-        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
+        filters=dg.RunsFilter(
+            statuses=[
+                dg.DagsterRunStatus.STARTED,
+                dg.DagsterRunStatus.STARTING,
+                # Killed between its creation and its first step: the tag names the CLI process.
+                dg.DagsterRunStatus.NOT_STARTED,
+            ]
+        )
     )
     for run in active:
         process_ids = {
@@ -177,8 +193,57 @@ def release_runs_of_dead_processes(instance: Any) -> list[str]:
             for record in instance.all_logs(run.run_id)
             if record.dagster_event is not None and record.dagster_event.pid is not None
         }
+        if run.tags.get(RUN_PID_TAG, "").isdigit():
+            process_ids.add(int(run.tags[RUN_PID_TAG]))
         if process_ids and not any(_process_exists(pid) for pid in process_ids):
             instance.report_run_failed(run, message="The process running this run is gone (killed?).")
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
             released.append(run.run_id)
     return released
+
+
+class RunInProgressError(RuntimeError):
+    """Another ``cx360 run`` holds the warehouse's run lock and the caller chose not to wait."""
+
+
+def run_lock_path(warehouse: Path) -> Path:
+    """The lock file of ``cx360 run`` on ``warehouse`` (beside it, so any Dagster home sees the same one)."""
+    return warehouse.with_name(f".{warehouse.name}.run.lock")
+
+
+@contextlib.contextmanager
+def hold_run_lock(
+    warehouse: Path, *, wait: bool = True, on_wait: Callable[[str], None] = print
+) -> Iterator[None]:
+    """Serialise ``cx360 run``s on one warehouse: a second run waits for the first (or refuses).
+
+    An advisory ``flock`` on a file beside the warehouse: the kernel releases it when the holder's process
+    ends, even by SIGKILL, so a killed run never blocks the next. The holder writes its pid and start time
+    into the file so the waiting run can say whom it waits for.
+    """
+    path = run_lock_path(warehouse)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            message = f"Another cx360 run ({holder}) is running on {warehouse}"
+            if not wait:
+                raise RunInProgressError(
+                    f"{message}. DuckDB admits one writer: let it finish, then run again (or run without "
+                    "--no-wait to wait for it)."
+                ) from None
+            on_wait(f"{message}: waiting for it to finish...")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}, started {datetime.now(UTC).isoformat(timespec='seconds')}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)

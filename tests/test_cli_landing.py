@@ -139,9 +139,9 @@ def test_sample_asked_for_is_generated_into_the_named_folder(
     monkeypatch.setattr("cx_pipeline.generator.generate", fake_generate)
     paths = Paths.from_env()
     with pytest.raises(LandingDirMissingError):
-        cli._prepare_landing(paths, sample_requested=False, progress=False)
-    assert generated == []
-    cli._prepare_landing(paths, sample_requested=True, progress=False)
+        cli._needs_sample(paths, sample_requested=False)
+    assert cli._needs_sample(paths, sample_requested=True) is True
+    cli._generate_sample(paths, progress=False)
     assert generated == [(folders / "landing", folders / "truth")]
 
 
