@@ -63,3 +63,16 @@ def export_warehouse_env() -> Path:
     warehouse = Paths.from_env().warehouse
     os.environ[WAREHOUSE_ENV] = str(warehouse)
     return warehouse
+
+
+EXPORTS_CSV_BOM_ENV = "CX360_EXPORTS_CSV_BOM"
+
+
+def exports_csv_bom() -> bool:
+    """Whether audience CSVs start with a UTF-8 byte-order mark (``CX360_EXPORTS_CSV_BOM``, default off)."""
+    text = (os.environ.get(EXPORTS_CSV_BOM_ENV) or "false").strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"{EXPORTS_CSV_BOM_ENV} must be true or false, got {text!r}")

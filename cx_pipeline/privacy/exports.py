@@ -31,6 +31,9 @@ from typing import Any
 
 import duckdb
 
+from cx_pipeline.privacy.csv_export import write_csv_files
+from cx_pipeline.settings import exports_csv_bom
+
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 _RENAME_EXCHANGE = 2
@@ -114,12 +117,11 @@ def remove_stale_temp_dirs(exports_dir: Path) -> list[Path]:
 
 
 def _copy_query(connection: duckdb.DuckDBPyConnection, query: str, folder: Path, name: str) -> int:
-    csv_path = folder / f"{name}.csv"
     parquet_path = folder / f"{name}.parquet"
     connection.execute(f"create or replace temp table _cx360_export as {query}")
-    connection.execute(
-        f"copy _cx360_export to '{_literal(csv_path)}' (format csv, header true, delimiter ',', quote '\"')"
-    )
+    # The CSV is written for spreadsheets and messaging tools (no formulas, ISO 8601 UTC, lists as rows:
+    # csv_export); the Parquet file keeps every value as it is.
+    write_csv_files(connection, "_cx360_export", folder, name, bom=exports_csv_bom())
     connection.execute(f"copy _cx360_export to '{_literal(parquet_path)}' (format parquet)")
     rows = connection.execute("select count(*) from _cx360_export").fetchall()[0][0]
     connection.execute("drop table _cx360_export")
