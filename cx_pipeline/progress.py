@@ -22,6 +22,7 @@ _FOLLOWED_EVENTS = {
     dg.DagsterEventType.STEP_SUCCESS,
     dg.DagsterEventType.STEP_FAILURE,
     dg.DagsterEventType.ASSET_MATERIALIZATION,
+    dg.DagsterEventType.ASSET_CHECK_EVALUATION,
 }
 
 
@@ -44,7 +45,22 @@ class _Step:
     materializations: int = 0
     rows: int = 0
     rows_known: bool = False
+    checks_passed: int = 0
+    checks_failed: int = 0
     last_report: float = 0.0
+
+    def summary(self) -> str:
+        parts = []
+        if self.materializations:
+            plural = "s" if self.materializations != 1 else ""
+            parts.append(f"{self.materializations} asset{plural}")
+        if self.rows_known:
+            parts.append(f"{self.rows:,} rows")
+        if self.checks_passed or self.checks_failed:
+            parts.append(f"{self.checks_passed} checks passed")
+        if self.checks_failed:
+            parts.append(f"{self.checks_failed} FAILED")
+        return f" ({', '.join(parts)})" if parts else ""
 
 
 @dataclass
@@ -61,6 +77,12 @@ class ProgressState:
             self.steps[step_key] = _Step(started_at=now, last_report=now)
             return [f"{step_key}: started"]
         step = self.steps.setdefault(step_key, _Step(started_at=now, last_report=now))
+        if kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            if event.event_specific_data.passed:
+                step.checks_passed += 1
+            else:
+                step.checks_failed += 1
+            return []
         if kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
             step.materializations += 1
             rows = _row_count(dict(event.event_specific_data.materialization.metadata or {}))
@@ -74,15 +96,13 @@ class ProgressState:
             return []
         took = f"{now - step.started_at:.1f} s"
         if kind == dg.DagsterEventType.STEP_SUCCESS:
-            built = f"{step.materializations} asset{'s' if step.materializations != 1 else ''}"
-            rows = f", {step.rows:,} rows" if step.rows_known else ""
-            return [f"{step_key}: done in {took} ({built}{rows})"]
+            return [f"{step_key}: done in {took}{step.summary()}"]
         if kind == dg.DagsterEventType.STEP_FAILURE:
             error = event.event_specific_data.error
             while error is not None and error.cause is not None:  # the user's error, not Dagster's wrapper
                 error = error.cause
             reason = (error.message if error else "").strip().splitlines()
-            return [f"{step_key}: FAILED after {took}" + (f": {reason[0]}" if reason else "")]
+            return [f"{step_key}: FAILED after {took}{step.summary()}" + (f": {reason[0]}" if reason else "")]
         return []
 
 

@@ -39,6 +39,16 @@ def small_table() -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"dagster/row_count": 1234})
 
 
+@dg.asset_check(asset=small_table)
+def small_table_has_rows() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
+@dg.asset_check(asset=small_table)
+def small_table_is_fresh() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=False)
+
+
 @dg.asset(deps=[small_table])
 def broken_table() -> None:
     raise ValueError("the file was truncated\nsecond line of detail")
@@ -46,7 +56,9 @@ def broken_table() -> None:
 
 def test_progress_prints_a_line_per_step_with_rows_and_the_failure_reason() -> None:
     job = dg.Definitions(
-        assets=[small_table, broken_table], jobs=[dg.define_asset_job("both", selection="*")]
+        assets=[small_table, broken_table],
+        asset_checks=[small_table_has_rows, small_table_is_fresh],
+        jobs=[dg.define_asset_job("both", selection="*")],
     ).resolve_job_def("both")
     out = io.StringIO()
     run_id = "0f0f0f0f-0000-4000-8000-000000000001"
@@ -61,6 +73,7 @@ def test_progress_prints_a_line_per_step_with_rows_and_the_failure_reason() -> N
     text = "\n".join(lines)
     assert "small_table: started" in text
     assert "small_table: done in" in text and "(1 asset, 1,234 rows)" in text
+    assert "checks passed" in text and "1 FAILED" in text
     assert "broken_table: FAILED after" in text and "the file was truncated" in text
     assert "second line of detail" not in text  # one line per event, no traceback
 
