@@ -198,6 +198,8 @@ def run_environment(run_dir: Path, landing: Path, truth: Path, tree: Path | None
             "CX360_SERVING_DIR": str(run_dir / "serving"),
             "CX360_QUARANTINE_DIR": str(run_dir / "quarantine"),
             "CX360_REPORTS_DIR": str(run_dir / "reports"),
+            # The dataset was written completely before the run: nothing is still being delivered.
+            "CX360_LANDING_SETTLE_SECONDS": "0",
             "CX360_KEY_FILE": str(run_dir / "secrets" / "cx360.key"),
             "DO_NOT_TRACK": "1",
             "DAGSTER_DISABLE_TELEMETRY": "1",

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cx_pipeline.settings import PROJECT_ROOT, Paths
+from cx_pipeline.settings import LANDING_SETTLE_ENV, PROJECT_ROOT, Paths
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -112,6 +112,8 @@ def _run(args: argparse.Namespace) -> int:
             # Decided again under the lock: a run that held it may have filled the folder meanwhile.
             if needs_sample and _needs_sample(paths, sample_requested=args.sample):
                 _generate_sample(paths, progress=not args.no_progress)
+                # This process wrote the files and they are complete: no waiting for them to settle.
+                os.environ[LANDING_SETTLE_ENV] = "0"
             result = _run_job(args, paths)
     except (
         ExplainedFileNotFoundError,

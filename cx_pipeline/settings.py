@@ -76,3 +76,20 @@ def exports_csv_bom() -> bool:
     if text in {"0", "false", "no", "off", ""}:
         return False
     raise ValueError(f"{EXPORTS_CSV_BOM_ENV} must be true or false, got {text!r}")
+
+
+LANDING_SETTLE_ENV = "CX360_LANDING_SETTLE_SECONDS"
+DEFAULT_LANDING_SETTLE_SECONDS = 10.0
+
+
+def landing_settle_seconds() -> float:
+    """A landing file modified less than this many seconds ago may still be being written: it waits for the
+    next run (``CX360_LANDING_SETTLE_SECONDS``, default 10; 0 reads every file at once)."""
+    text = (os.environ.get(LANDING_SETTLE_ENV) or str(DEFAULT_LANDING_SETTLE_SECONDS)).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise ValueError(f"{LANDING_SETTLE_ENV} must be a number of seconds >= 0, got {text!r}")
+    return seconds

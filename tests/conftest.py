@@ -29,6 +29,9 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
         "CX360_QUARANTINE_DIR": str(root / "quarantine"),
         "CX360_REPORTS_DIR": str(root / "reports"),
         "CX360_KEY_FILE": str(root / "secrets" / "cx360.key"),
+        # Tests write their landing files moments before loading them; the settle wait has its own tests
+        # (test_ingestion_unread_files).
+        "CX360_LANDING_SETTLE_SECONDS": "0",
         "DO_NOT_TRACK": "1",
     }
     previous = {name: os.environ.get(name) for name in overrides}

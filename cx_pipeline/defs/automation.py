@@ -13,7 +13,12 @@
 
 import dagster as dg
 
-from cx_pipeline.defs.ingestion import RAW_ASSET_KEYS, raw_asset_key
+from cx_pipeline.defs.ingestion import (
+    RAW_ASSET_KEYS,
+    REJECTED_FILES_CHECK,
+    UNREAD_FILES_CHECK,
+    raw_asset_key,
+)
 from cx_pipeline.ingestion.quality import check_plan
 from cx_pipeline.ingestion.watch import detect_changes, dump_cursor, landing_snapshot, load_cursor
 from cx_pipeline.settings import Paths
@@ -57,9 +62,13 @@ def landing_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult
                 asset_selection=[raw_asset_key(source) for source in changes.sources],
                 # Only these sources' checks (by default a run request launches every check of the target).
                 asset_check_keys=[
-                    dg.AssetCheckKey(raw_asset_key(source), plan.name)
+                    dg.AssetCheckKey(raw_asset_key(source), name)
                     for source in changes.sources
-                    for plan in check_plan(source)
+                    for name in (
+                        *(plan.name for plan in check_plan(source)),
+                        REJECTED_FILES_CHECK,
+                        UNREAD_FILES_CHECK,
+                    )
                 ],
                 tags={"cx360/trigger": "landing_files_sensor"},
             )

@@ -35,7 +35,13 @@ from cx_pipeline.ingestion.csv_format import (
     merge_multiline_records,
     parse_header,
 )
-from cx_pipeline.ingestion.landing import LandingFile, file_sha256, list_landing_files, sniff_unreadable
+from cx_pipeline.ingestion.landing import (
+    LandingFile,
+    UnreadFile,
+    file_sha256,
+    list_landing_files,
+    sniff_unreadable,
+)
 from cx_pipeline.ingestion.lines import (
     BAD_LINES_TABLE,
     LINES_VIEW,
@@ -55,12 +61,17 @@ from cx_pipeline.ingestion.parse import (
 )
 from cx_pipeline.ingestion.schema import QUARANTINE_TABLE, ensure_raw_schema
 from cx_pipeline.ingestion.sql import configure_connection, ident, qualified, raw_table, scalar
+from cx_pipeline.settings import landing_settle_seconds
 
 FIX_HINT = (
     "Fix the file and land it again at the same path (a file whose content changed is reloaded and "
     "replaces the rejected version), or remove it from the landing folder. Until its content changes the "
     "rejected file is skipped, so the next run succeeds."
 )
+
+
+class FileChangedDuringLoadError(RuntimeError):
+    """The file's size or mtime changed while it was read: it is still being written."""
 
 
 class AccountingError(AssertionError):
@@ -71,8 +82,9 @@ class AccountingError(AssertionError):
 class FileLoadResult:
     source: str
     file_path: str  # relative to the landing root
-    action: str  # 'new' | 'replaced' | 'skipped'
-    status: str  # 'loaded' | 'empty' | 'rejected' (for skipped files: the status of the loaded version)
+    action: str  # 'new' | 'replaced' | 'skipped' | 'deferred' (still being written: left for the next run)
+    # 'loaded' | 'empty' | 'rejected' (for skipped files: the status of the loaded version) | 'unsettled'
+    status: str
     content_sha256: str | None
     rows_read: int = 0
     rows_loaded: int = 0
@@ -86,10 +98,15 @@ class FileLoadResult:
 class SourceLoadResult:
     source: str
     files: list[FileLoadResult] = field(default_factory=list)
-    ignored_files: list[str] = field(default_factory=list)
+    ignored_files: list[UnreadFile] = field(default_factory=list)
 
     def _sum(self, attribute: str) -> int:
-        return sum(getattr(f, attribute) for f in self.files if f.action != "skipped")
+        return sum(getattr(f, attribute) for f in self.files if f.action not in ("skipped", "deferred"))
+
+    @property
+    def deferred(self) -> list[FileLoadResult]:
+        """Files left for the next run because they were still being written."""
+        return [f for f in self.files if f.action == "deferred"]
 
     @property
     def rows_read(self) -> int:
@@ -109,7 +126,7 @@ class SourceLoadResult:
 
     @property
     def loaded(self) -> list[FileLoadResult]:
-        return [f for f in self.files if f.action != "skipped" and f.status != "rejected"]
+        return [f for f in self.files if f.action not in ("skipped", "deferred") and f.status != "rejected"]
 
     @property
     def skipped(self) -> list[FileLoadResult]:
@@ -121,7 +138,7 @@ class SourceLoadResult:
 
     @property
     def rejected(self) -> list[FileLoadResult]:
-        """Files rejected in this run (they fail the asset)."""
+        """Files rejected in this run (quarantined; a warning check names them, the run goes on)."""
         return [f for f in self.files if f.action != "skipped" and f.status == "rejected"]
 
     @property
@@ -248,6 +265,10 @@ class _FileLoad:
         reason: str | None = None,
         quarantine_copy: str | None = None,
     ) -> FileLoadResult:
+        if self.file.changed_on_disk():
+            self.conn.rollback()
+            self.in_transaction = False
+            raise FileChangedDuringLoadError(self.file.relative_path)
         if rows_read != rows_loaded + rows_quarantined:
             raise AccountingError(
                 f"{self.file.relative_path}: rows_read {rows_read} != rows_loaded {rows_loaded} + "
@@ -428,6 +449,32 @@ def load_file(
     run_id: str | None = None,
 ) -> FileLoadResult:
     """Load one file version (new, or replacing ``previous``) in one transaction. See module docs."""
+    try:
+        return _load_file(conn, landing_file, quarantine_root, sha256, previous, loaded_at, run_id)
+    except FileChangedDuringLoadError:
+        return _deferred(landing_file, "the file changed while it was read: it is still being written")
+
+
+def _deferred(landing_file: LandingFile, reason: str) -> FileLoadResult:
+    return FileLoadResult(
+        source=landing_file.source,
+        file_path=landing_file.relative_path,
+        action="deferred",
+        status="unsettled",
+        content_sha256=None,
+        reason=f"{reason}; nothing of it was loaded, the next run reads it once it has settled",
+    )
+
+
+def _load_file(
+    conn: duckdb.DuckDBPyConnection,
+    landing_file: LandingFile,
+    quarantine_root: Path,
+    sha256: str | None,
+    previous: ManifestEntry | None,
+    loaded_at: datetime | None,
+    run_id: str | None,
+) -> FileLoadResult:
     sha256 = sha256 or file_sha256(landing_file.path)
     load = _FileLoad(conn, landing_file, sha256, previous, loaded_at or _utc_now(), run_id)
     contract = load.contract
@@ -488,7 +535,16 @@ def load_source(
     result = SourceLoadResult(source=source, ignored_files=ignored)
     current = current_entries(conn, source)
     clock = _Clock(now)
+    settle_ns = int(landing_settle_seconds() * 1e9)
     for landing_file in files:
+        if time.time_ns() - landing_file.modified_ns < settle_ns:
+            outcome = _deferred(
+                landing_file, f"modified less than {settle_ns / 1e9:g} s ago: it may still be written"
+            )
+            if log:
+                log(f"{outcome.file_path}: deferred, {outcome.reason}")
+            result.files.append(outcome)
+            continue
         previous = current.get(landing_file.relative_path)
         if (
             previous is not None

@@ -15,9 +15,11 @@ from pathlib import Path
 
 from cx_pipeline.contracts import SOURCE_NAMES
 from cx_pipeline.ingestion.landing import list_landing_files
+from cx_pipeline.settings import DEFAULT_LANDING_SETTLE_SECONDS
 
-# A file modified less than this many seconds ago may still be being written: wait for the next tick.
-SETTLE_SECONDS = 10.0
+# A file modified less than this many seconds ago may still be being written: wait for the next tick (the
+# default of CX360_LANDING_SETTLE_SECONDS, which the loader honours too).
+SETTLE_SECONDS = DEFAULT_LANDING_SETTLE_SECONDS
 
 Snapshot = dict[str, list[int]]  # relative path -> [size_bytes, modified_ns]
 
@@ -32,7 +34,7 @@ def landing_snapshot(landing_root: Path, sources: tuple[str, ...] = SOURCE_NAMES
 
 
 def source_of(relative_path: str) -> str:
-    return relative_path.split("/", 1)[0]
+    return relative_path.split("/", 1)[0].lower()  # source folders match case-insensitively
 
 
 @dataclass(frozen=True)
