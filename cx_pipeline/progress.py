@@ -78,11 +78,17 @@ class ProgressState:
             return [f"{step_key}: started"]
         step = self.steps.setdefault(step_key, _Step(started_at=now, last_report=now))
         if kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-            if event.event_specific_data.passed:
+            evaluation = event.event_specific_data
+            if evaluation.passed:
                 step.checks_passed += 1
-            else:
-                step.checks_failed += 1
-            return []
+                return []
+            step.checks_failed += 1
+            severity = "warning" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error"
+            asset = evaluation.asset_key.to_user_string()
+            lines = [f"{step_key}: check {evaluation.check_name} on {asset} failed ({severity})"]
+            # The description names the files and reasons (never row values: see docs/privacy.md).
+            lines += [f"    {line}" for line in (evaluation.description or "").strip().splitlines()[:20]]
+            return lines
         if kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
             step.materializations += 1
             rows = _row_count(dict(event.event_specific_data.materialization.metadata or {}))

@@ -46,7 +46,9 @@ def small_table_has_rows() -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=small_table)
 def small_table_is_fresh() -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(passed=False)
+    return dg.AssetCheckResult(
+        passed=False, severity=dg.AssetCheckSeverity.WARN, description="2 file(s) not read:\n- a.txt: format"
+    )
 
 
 @dg.asset(deps=[small_table])
@@ -74,6 +76,8 @@ def test_progress_prints_a_line_per_step_with_rows_and_the_failure_reason() -> N
     assert "small_table: started" in text
     assert "small_table: done in" in text and "(1 asset, 1,234 rows)" in text
     assert "checks passed" in text and "1 FAILED" in text
+    assert "check small_table_is_fresh on small_table failed (warning)" in text
+    assert "    - a.txt: format" in text
     assert "broken_table: FAILED after" in text and "the file was truncated" in text
     assert "second line of detail" not in text  # one line per event, no traceback
 
