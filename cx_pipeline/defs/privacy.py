@@ -184,6 +184,8 @@ def erasure_verification_asset() -> dg.AssetsDefinition:
     )(verify_erasure)
 
 
+# load_from_defs_folder takes only this function's Definitions from a module that has one: list
+# every asset of this module here.
 @dg.definitions
 def privacy_definitions() -> dg.Definitions:
     return dg.Definitions(assets=[erasure, erasure_verification_asset()])

@@ -56,6 +56,8 @@ def cx360_bi_asset() -> dg.AssetsDefinition:
     )(publish_cx360_bi)
 
 
+# load_from_defs_folder takes only this function's Definitions from a module that has one: list
+# every asset of this module here.
 @dg.definitions
 def serving_definitions() -> dg.Definitions:
     return dg.Definitions(assets=[cx360_bi_asset()])
