@@ -137,7 +137,7 @@ class UnknownJobError(LookupError):
 
 def _run_job(args: argparse.Namespace, paths: Paths) -> Any:
     _use_project_dagster_home()
-    from cx_pipeline.defs.dbt_project import prepare_dbt_manifest
+    from cx_pipeline.defs.dbt.project import prepare_dbt_manifest
 
     prepare_dbt_manifest()  # parses only when a model, macro or config changed
     from cx_pipeline.definitions import defs

@@ -12,12 +12,12 @@ import fcntl
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from cx_pipeline.defs.dbt.project import dbt_executable
 from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT
 
 # The default sample the identity and journey tests score against the generator's truth.
@@ -46,11 +46,6 @@ class SampleWarehouse:
     @classmethod
     def under(cls, root: Path) -> SampleWarehouse:
         return cls(root, root / "cx360.duckdb", root / "landing", root / "truth", root / "quarantine")
-
-
-def dbt_executable() -> str:
-    beside_python = Path(sys.executable).parent / "dbt"
-    return str(beside_python) if beside_python.exists() else "dbt"
 
 
 def run_dbt(

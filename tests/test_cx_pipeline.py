@@ -171,7 +171,7 @@ def test_report_file_and_metadata(cx_warehouse: dict[str, object]) -> None:
 
 def test_cx_assets_sit_in_the_lineage_graph() -> None:
     from cx_pipeline.defs.cx import CLV_KEY, REPORT_KEY
-    from cx_pipeline.defs.dbt_project import prepare_dbt_manifest
+    from cx_pipeline.defs.dbt.project import prepare_dbt_manifest
 
     prepare_dbt_manifest()
     from cx_pipeline.definitions import defs

@@ -1,8 +1,8 @@
-"""The dbt manifest is re-parsed only when a file dbt parses changed (cx_pipeline/defs/dbt_project.py)."""
+"""The dbt manifest is re-parsed only when a file dbt parses changed (cx_pipeline/defs/dbt/project.py)."""
 
 from pathlib import Path
 
-from cx_pipeline.defs.dbt_project import project_files, project_fingerprint
+from cx_pipeline.defs.dbt.project import project_files, project_fingerprint
 
 
 def _project(root: Path) -> Path:

@@ -10,7 +10,7 @@ from cx_pipeline.contracts import SOURCE_NAMES
 
 @pytest.fixture(scope="module")
 def definitions() -> dg.Definitions:
-    from cx_pipeline.defs.dbt_project import prepare_dbt_manifest
+    from cx_pipeline.defs.dbt.project import prepare_dbt_manifest
 
     prepare_dbt_manifest()
     from cx_pipeline.definitions import defs

@@ -90,7 +90,7 @@ def _assert_web_events_metadata(metadata) -> None:
 
 
 def test_definitions_expose_the_raw_assets_with_their_checks() -> None:
-    from cx_pipeline.defs.dbt_project import prepare_dbt_manifest
+    from cx_pipeline.defs.dbt.project import prepare_dbt_manifest
 
     prepare_dbt_manifest()  # the dbt assets need a manifest (parsed once, if missing)
     from cx_pipeline.definitions import defs

@@ -44,11 +44,11 @@ def _build(root: Path) -> None:
 
 def _rebuilt_by_a_full_build():
     """What a full run's dbt build replaces, from the manifest (as the erasure asset derives it)."""
-    from cx_pipeline.defs.dbt_project import cx360_dbt_project, prepare_dbt_manifest
+    from cx_pipeline.defs.dbt.project import cx360_dbt_project, prepare_dbt_manifest
     from cx_pipeline.privacy.deferral import load_manifest_nodes, rebuilt_relations
 
     prepare_dbt_manifest()
-    return rebuilt_relations(load_manifest_nodes(cx360_dbt_project.manifest_path), lambda node: True)
+    return rebuilt_relations(load_manifest_nodes(cx360_dbt_project().manifest_path), lambda node: True)
 
 
 def _erasure_step(paths, *, with_build: bool = True):

@@ -184,7 +184,7 @@ def test_privacy_assets_sit_between_ingestion_dbt_and_exports() -> None:
     """erasure after raw, before dbt; verification after the marketing/bi models and the exports; acyclic."""
     import dagster as dg
 
-    from cx_pipeline.defs.dbt_project import prepare_dbt_manifest
+    from cx_pipeline.defs.dbt.project import prepare_dbt_manifest
 
     prepare_dbt_manifest(force=True)
     from cx_pipeline.definitions import defs
@@ -560,7 +560,7 @@ def test_the_runs_deferral_follows_the_manifest_and_the_run_selection() -> None:
     import json
     from types import SimpleNamespace
 
-    from cx_pipeline.defs.dbt_project import cx360_dbt_project, prepare_dbt_manifest
+    from cx_pipeline.defs.dbt.project import cx360_dbt_project, prepare_dbt_manifest
 
     prepare_dbt_manifest()
     from cx_pipeline.definitions import defs
@@ -573,7 +573,7 @@ def test_the_runs_deferral_follows_the_manifest_and_the_run_selection() -> None:
         run = SimpleNamespace(asset_selection=frozenset(keys), step_keys_to_execute=step_keys)
         return SimpleNamespace(run=run)
 
-    nodes = json.loads(Path(cx360_dbt_project.manifest_path).read_text())["nodes"]
+    nodes = json.loads(Path(cx360_dbt_project().manifest_path).read_text())["nodes"]
     by_materialization: dict[str, set[TableRef]] = {}
     for node in nodes.values():
         if node["resource_type"] == "model":
@@ -718,13 +718,15 @@ def test_the_verification_asset_fails_the_run_on_a_planted_leftover(tmp_path: Pa
     import dagster as dg
     from dagster_duckdb import DuckDBResource
 
-    from cx_pipeline.defs.dbt_project import prepare_dbt_manifest
+    from cx_pipeline.defs.dbt.project import prepare_dbt_manifest
     from cx_pipeline.privacy.erasure import ensure_privacy_tables
 
     monkeypatch.setenv(keys.KEY_ENV, "j" * 32)
     monkeypatch.delenv("CX360_DUCKDB_FORCE_COMPRESSION", raising=False)
     prepare_dbt_manifest()
-    from cx_pipeline.defs.privacy import erasure_verification
+    from cx_pipeline.defs.privacy import erasure_verification_asset
+
+    erasure_verification = erasure_verification_asset()
 
     path = tmp_path / "w.duckdb"
     monkeypatch.setenv("CX360_WAREHOUSE", str(path))  # the file the step compacts

@@ -335,8 +335,9 @@ def test_disk_full_is_reported_when_the_flush_fails(
 def test_serving_asset_publishes_from_the_warehouse_resource(
     warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cx_pipeline.defs.serving import cx360_bi
+    from cx_pipeline.defs.serving import cx360_bi_asset
 
+    cx360_bi = cx360_bi_asset()
     monkeypatch.setenv("CX360_WAREHOUSE", str(warehouse))
     monkeypatch.setenv("CX360_SERVING_DIR", str(tmp_path / "served"))
     result = dg.materialize([cx360_bi], resources={"duckdb": DuckDBResource(database=str(warehouse))})
@@ -362,12 +363,14 @@ def test_serving_asset_publishes_from_the_warehouse_resource(
 
 
 def test_serving_asset_depends_on_the_models_it_serves() -> None:
-    from cx_pipeline.defs.serving import _manifest_nodes, cx360_bi, served_asset_keys
+    from cx_pipeline.defs.dbt.project import dbt_manifest_nodes
+    from cx_pipeline.defs.serving import cx360_bi_asset, served_asset_keys
 
+    cx360_bi = cx360_bi_asset()
     spec = next(iter(cx360_bi.specs))
     assert spec.key == dg.AssetKey(["serving", "cx360_bi"])
     assert spec.group_name == "serving"
-    expected = served_asset_keys(SERVED_RELATIONS, _manifest_nodes())
+    expected = served_asset_keys(SERVED_RELATIONS, dbt_manifest_nodes())
     assert {dep.asset_key for dep in spec.deps} == set(expected)
     assert len(expected) == len(SERVED_RELATIONS)
     assert cx360_bi.op.pool == "duckdb_warehouse"

@@ -52,7 +52,7 @@ def _wait_until_serving(url: str, process: subprocess.Popen, timeout_seconds: fl
 
 @pytest.fixture(scope="module")
 def webserver_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from cx_pipeline.defs.dbt_project import prepare_dbt_manifest
+    from cx_pipeline.defs.dbt.project import prepare_dbt_manifest
 
     prepare_dbt_manifest()
     port = _free_loopback_port()

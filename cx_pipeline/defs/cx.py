@@ -17,15 +17,18 @@ from dagster_duckdb import DuckDBResource
 from cx_pipeline.cx import clv
 from cx_pipeline.cx.report import render_report
 from cx_pipeline.cx.report_data import REPORT_RELATIONS, load_report_data
+from cx_pipeline.defs.dbt.translator import dbt_asset_key
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
 from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Paths
 
 CX_GROUP = "cx"
 REPORTS_ENV = "CX360_REPORTS_DIR"
-CLV_KEY = dg.AssetKey(["marts", "customer_clv"])
+# customer_clv is written by the asset below, not by dbt: its key is its relation, like a dbt model's.
+CLV_RELATION = ("marts", "customer_clv")
+CLV_KEY = dg.AssetKey(list(CLV_RELATION))
 REPORT_KEY = dg.AssetKey(["reports", "cx_report"])
-ORDERS_KEY = dg.AssetKey(["marts", "fct_cx_orders"])
-RFM_KEY = dg.AssetKey(["marts", "fct_customer_rfm"])
+ORDERS_KEY = dbt_asset_key("marts", "fct_cx_orders")
+RFM_KEY = dbt_asset_key("marts", "fct_customer_rfm")
 
 CLV_COLUMNS = (
     "customer_id",
@@ -196,7 +199,7 @@ class CxReportConfig(dg.Config):
 @dg.asset(
     key=REPORT_KEY,
     group_name=CX_GROUP,
-    deps=[dg.AssetKey(list(relation)) for relation in REPORT_RELATIONS],
+    deps=[CLV_KEY if relation == CLV_RELATION else dbt_asset_key(*relation) for relation in REPORT_RELATIONS],
     pool=WAREHOUSE_POOL,
     kinds={"python", "html"},
     description=(

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from cx_pipeline.defs.dbt.translator import dbt_asset_key
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
 from cx_pipeline.privacy.exports import export_audience, remove_stale_temp_dirs
 from cx_pipeline.settings import Paths
@@ -22,7 +23,7 @@ CATALOG = "marketing.audience_catalog"
 
 @dg.asset(
     key=EXPORTS_KEY,
-    deps=[dg.AssetKey(["marketing", name]) for name in (*AUDIENCES, "audience_catalog")],
+    deps=[dbt_asset_key("marketing", name) for name in (*AUDIENCES, "audience_catalog")],
     group_name="exports",
     pool=WAREHOUSE_POOL,
     kinds={"csv", "parquet"},

@@ -14,18 +14,21 @@ whose person is not in that map yet still erases every direct match. When the sa
 to the build instead of scrubbing them first (cx_pipeline/privacy/deferral.py). See docs/privacy.md.
 """
 
+import functools
 import time
 from datetime import UTC, datetime
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from cx_pipeline.contracts import SOURCE_NAMES
-from cx_pipeline.defs.dbt_models import Cx360DbtTranslator, cx360_dbt_models
-from cx_pipeline.defs.dbt_project import cx360_dbt_project
+from cx_pipeline.defs.dbt.assets import cx360_dbt_assets, dbt_asset_keys_in_schemas
+from cx_pipeline.defs.dbt.project import dbt_manifest_nodes
+from cx_pipeline.defs.dbt.translator import dbt_node_asset_key
 from cx_pipeline.defs.exports import EXPORTS_KEY
+from cx_pipeline.defs.ingestion import RAW_ASSET_KEYS
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
-from cx_pipeline.privacy.deferral import load_manifest_nodes, rebuilt_relations
+from cx_pipeline.defs.serving import SERVING_KEY
+from cx_pipeline.privacy.deferral import rebuilt_relations
 from cx_pipeline.privacy.erasure import erasure_window_from_env, execute_erasure_requests
 from cx_pipeline.privacy.maintenance import compact_database, verify_after_build
 from cx_pipeline.privacy.scan import TableRef
@@ -34,8 +37,8 @@ from cx_pipeline.settings import Paths
 SUPPRESSION_KEY = dg.AssetKey(["privacy", "suppressed_identifiers"])
 ERASURE_LOG_KEY = dg.AssetKey(["privacy", "erasure_log"])
 VERIFICATION_KEY = dg.AssetKey(["privacy", "erasure_verification"])
-SERVING_KEY = dg.AssetKey(["serving", "cx360_bi"])
-RAW_KEYS = [dg.AssetKey(["raw", source]) for source in SOURCE_NAMES]
+# The verification runs after every model of these schemas: the ones exported or served.
+_POST_BUILD_SCHEMAS = ("marketing", "bi")
 
 
 def _republish_serving(connection, paths: Paths, context: dg.AssetExecutionContext) -> bool:
@@ -80,11 +83,9 @@ def deferral_plan(context: dg.AssetExecutionContext) -> tuple[set[TableRef], str
     missing = [key.to_user_string() for key in (VERIFICATION_KEY, SERVING_KEY) if key not in keys]
     if missing:
         return set(), "not in this run: " + ", ".join(missing)
-    if not _steps_run(context, cx360_dbt_models.op.name, erasure_verification.op.name):
+    if not _steps_run(context, cx360_dbt_assets().op.name, erasure_verification_asset().op.name):
         return set(), "re-execution without the dbt or verification step"
-    translator = Cx360DbtTranslator()
-    nodes = load_manifest_nodes(cx360_dbt_project.manifest_path)
-    rebuilt = rebuilt_relations(nodes, lambda node: translator.get_asset_key(node) in keys)
+    rebuilt = rebuilt_relations(dbt_manifest_nodes(), lambda node: dbt_node_asset_key(node) in keys)
     if not rebuilt:
         return set(), "no dbt model rebuilt in this run"
     return rebuilt, "rebuilt by dbt in this run"
@@ -94,7 +95,7 @@ def deferral_plan(context: dg.AssetExecutionContext) -> tuple[set[TableRef], str
     specs=[
         dg.AssetSpec(
             SUPPRESSION_KEY,
-            deps=RAW_KEYS,
+            deps=RAW_ASSET_KEYS,
             description=(
                 "Keyed hashes (HMAC-SHA256) of every identifier of every erased person. Staging drops "
                 "matching records, so re-delivered files never bring them back."
@@ -103,7 +104,7 @@ def deferral_plan(context: dg.AssetExecutionContext) -> tuple[set[TableRef], str
         ),
         dg.AssetSpec(
             ERASURE_LOG_KEY,
-            deps=RAW_KEYS,
+            deps=RAW_ASSET_KEYS,
             description="privacy.erasure_log and erasure_audit: executed requests, rows removed per table.",
             kinds={"duckdb"},
         ),
@@ -169,20 +170,28 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     yield dg.MaterializeResult(asset_key=ERASURE_LOG_KEY, metadata={"rows_removed": report.rows_removed})
 
 
-def _post_build_deps() -> list[dg.AssetKey]:
-    keys = [key for key in cx360_dbt_models.keys if key.path[0] in ("marketing", "bi")]
-    # After the serving copy too: it is published from the state this step verifies.
-    return [*sorted(keys, key=lambda k: k.to_user_string()), EXPORTS_KEY, SERVING_KEY]
+@functools.cache
+def erasure_verification_asset() -> dg.AssetsDefinition:
+    """The verification as an asset. Its deps are read from the dbt manifest, so it is built on first use
+    (when the code location loads), not on import."""
+    return dg.asset(
+        key=VERIFICATION_KEY,
+        # After the serving copy too: it is published from the state this step verifies.
+        deps=[*dbt_asset_keys_in_schemas(_POST_BUILD_SCHEMAS), EXPORTS_KEY, SERVING_KEY],
+        group_name="privacy",
+        pool=WAREHOUSE_POOL,
+        kinds={"duckdb"},
+    )(verify_erasure)
 
 
-@dg.asset(
-    key=VERIFICATION_KEY,
-    deps=_post_build_deps(),
-    group_name="privacy",
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb"},
-)
-def erasure_verification(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+# load_from_defs_folder takes only this function's Definitions from a module that has one: list
+# every asset of this module here.
+@dg.definitions
+def privacy_definitions() -> dg.Definitions:
+    return dg.Definitions(assets=[erasure, erasure_verification_asset()])
+
+
+def verify_erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """After dbt, the exports and the serving copy: when anything was erased, scrubbed or left to the build
     since the last check, prove that no erased value is left in any table, then compact the file once (the
     erasure's deletes and the tables dbt rebuilt leave old bytes in free blocks). In forensic mode

@@ -1,6 +1,6 @@
 """The read-only serving copy for BI tools, published after the bi and aggregate mart models."""
 
-import json
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -8,13 +8,14 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from duckdb import IOException as DuckDBIOException
 
-# Importing dbt_models also makes sure the manifest exists (it runs `dbt parse` on a fresh clone).
-from cx_pipeline.defs.dbt_models import Cx360DbtTranslator
-from cx_pipeline.defs.dbt_project import cx360_dbt_project
+from cx_pipeline.defs.dbt.project import dbt_manifest_nodes
+from cx_pipeline.defs.dbt.translator import dbt_asset_key, dbt_node_asset_key
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
 from cx_pipeline.serving import SERVED_RELATIONS, PublishResult, ServedRelation, publish_serving_copy
 from cx_pipeline.settings import Paths
 from cx_pipeline.warehouse import locked_error
+
+SERVING_KEY = dg.AssetKey(["serving", "cx360_bi"])
 
 
 def served_asset_keys(
@@ -23,37 +24,46 @@ def served_asset_keys(
     """The asset keys of the dbt models that build ``relations``, matched by the relation they write.
 
     A model's relation is ``schema.alias``, and its alias may differ from its name (the key's last part),
-    so look the relation up in the manifest; relations no model builds (yet) get ``[schema, name]``.
+    so look the relation up in the manifest; relations no model builds (yet) get the key a model named
+    like the relation would have.
     """
-    translator = Cx360DbtTranslator()
     key_by_relation = {
-        (node["schema"], node.get("alias") or node["name"]): translator.get_asset_key(node)
+        (node["schema"], node.get("alias") or node["name"]): key
         for node in manifest_nodes.values()
-        if node.get("resource_type") in ("model", "seed", "snapshot")
+        if (key := dbt_node_asset_key(node)) is not None
     }
     return [
-        key_by_relation.get((relation.schema, relation.name), dg.AssetKey([relation.schema, relation.name]))
+        key_by_relation.get((relation.schema, relation.name), dbt_asset_key(relation.schema, relation.name))
         for relation in relations
     ]
 
 
-def _manifest_nodes() -> Mapping[str, Mapping[str, Any]]:
-    return json.loads(cx360_dbt_project.manifest_path.read_text())["nodes"]
+@functools.cache
+def cx360_bi_asset() -> dg.AssetsDefinition:
+    """The serving copy as an asset. Its deps are read from the dbt manifest, so it is built on first use
+    (when the code location loads), not on import."""
+    return dg.asset(
+        key=SERVING_KEY,
+        group_name="serving",
+        deps=served_asset_keys(SERVED_RELATIONS, dbt_manifest_nodes()),
+        pool=WAREHOUSE_POOL,
+        kinds={"duckdb"},
+        description=(
+            "Read-only DuckDB copy of the pseudonymised `bi` schema and the aggregate marts for BI tools "
+            "(data/serving/cx360_bi.duckdb, readable by DuckDB 1.4+), replaced atomically on every run. "
+            "See docs/serving.md."
+        ),
+    )(publish_cx360_bi)
 
 
-@dg.asset(
-    key=["serving", "cx360_bi"],
-    group_name="serving",
-    deps=served_asset_keys(SERVED_RELATIONS, _manifest_nodes()),
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb"},
-    description=(
-        "Read-only DuckDB copy of the pseudonymised `bi` schema and the aggregate marts for BI tools "
-        "(data/serving/cx360_bi.duckdb, readable by DuckDB 1.4+), replaced atomically on every run. "
-        "See docs/serving.md."
-    ),
-)
-def cx360_bi(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+# load_from_defs_folder takes only this function's Definitions from a module that has one: list
+# every asset of this module here.
+@dg.definitions
+def serving_definitions() -> dg.Definitions:
+    return dg.Definitions(assets=[cx360_bi_asset()])
+
+
+def publish_cx360_bi(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     paths = Paths.from_env()
     try:
         # The run's own warehouse connection: the snapshot is read through the same DuckDB instance as
