@@ -173,3 +173,37 @@ def test_the_snapshot_records_keys_groups_deps_checks_jobs_schedules_and_sensors
     assert snapshot["jobs"] == {"only_b": {"assets": ["marts/b"]}}
     assert snapshot["schedules"]["nightly"]["cron"] == "0 4 * * *"
     assert snapshot["sensors"]["watch"]["assets"] == ["raw/a"]
+
+
+def test_the_group_graph_reads_in_the_order_of_the_flow(definitions: dg.Definitions) -> None:
+    """Issue #22.5: collapsed to groups, the lineage reads ingestion -> staging -> intermediate -> marts ->
+    bi / marketing -> exports / serving with no cycle (before, `privacy` held the start and the end of the
+    flow and drew `bi` at the far left)."""
+    from cx_pipeline.defs.dbt.translator import FLOW_GROUPS
+
+    graph = definitions.resolve_asset_graph()
+    keys = graph.get_all_asset_keys()
+    groups = {key: graph.get(key).group_name for key in keys}
+    assert set(groups.values()) == set(FLOW_GROUPS)
+    rank = {group: position for position, group in enumerate(FLOW_GROUPS)}
+    backwards = sorted(
+        (parent.to_user_string(), key.to_user_string())
+        for key in keys
+        for parent in graph.get(key).parent_keys
+        if parent in groups and rank[groups[parent]] > rank[groups[key]]
+    )
+    assert backwards == [], "dependencies going against the flow of groups"
+    group_edges = {
+        (groups[parent], groups[key])
+        for key in keys
+        for parent in graph.get(key).parent_keys
+        if parent in groups and groups[parent] != groups[key]
+    }
+    assert ("ingestion", "staging") in group_edges and ("marts", "bi") in group_edges
+    assert ("bi", "serving") in group_edges and ("marketing", "exports") in group_edges
+
+
+def test_bi_assets_are_keyed_by_the_table_they_write(definitions: dg.Definitions) -> None:
+    keys = {key.to_user_string() for key in definitions.resolve_asset_graph().get_all_asset_keys()}
+    assert {"bi/dim_customers", "bi/fct_touchpoints", "bi/fct_journey_stage_history"} <= keys
+    assert not {key for key in keys if key.startswith("bi/bi_")}

@@ -121,10 +121,10 @@ def test_the_dbt_resource_runs_the_dbt_beside_python() -> None:
     assert dbt_cli_resource().dbt_executable == str(beside_python)
 
 
-def test_a_models_key_is_its_schema_and_name_and_sources_are_not_keyed_here() -> None:
+def test_a_models_key_is_its_schema_and_relation_and_sources_are_not_keyed_here() -> None:
     assert dbt_asset_key("marts", "dim_customers") == dg.AssetKey(["marts", "dim_customers"])
     model = {"resource_type": "model", "schema": "bi", "name": "bi_dim_customers", "alias": "dim_customers"}
-    assert dbt_node_asset_key(model) == dg.AssetKey(["bi", "bi_dim_customers"])
+    assert dbt_node_asset_key(model) == dg.AssetKey(["bi", "dim_customers"])  # the table BI tools see
     assert dbt_node_asset_key({**model, "resource_type": "seed", "schema": "seeds"}).path[0] == "seeds"
     assert dbt_node_asset_key({"resource_type": "source", "schema": "raw", "name": "crm_contacts"}) is None
     assert dbt_node_asset_key({"resource_type": "test", "schema": "marts", "name": "unique_x"}) is None
@@ -143,8 +143,9 @@ def test_the_translator_keys_and_groups_every_node_with_the_one_rule(manifest: d
     assert keyed
     for node in keyed:
         spec = translator.get_asset_spec(manifest, node["unique_id"], None)
-        assert spec.key == dbt_asset_key(node["schema"], node["name"]) == translator.get_asset_key(node)
-        assert spec.group_name == node["schema"]
+        relation = node.get("alias") or node["name"]
+        assert spec.key == dbt_asset_key(node["schema"], relation) == translator.get_asset_key(node)
+        assert spec.group_name == ("staging" if node["schema"] == "seeds" else node["schema"])
     # Sources keep the key of the asset that loads them (meta.dagster.asset_key in their yml).
     source = next(s for s in manifest["sources"].values() if s["name"] == "crm_contacts")
     assert translator.get_asset_spec(manifest, source["unique_id"], None).key == dg.AssetKey(

@@ -400,7 +400,7 @@ def test_served_relations_map_to_the_models_that_write_them_even_when_aliased() 
         ServedRelation("marts", "not_built_yet"),
     ]
     assert served_asset_keys(relations, manifest_nodes) == [
-        dg.AssetKey(["bi", "bi_dim_customers"]),
+        dg.AssetKey(["bi", "dim_customers"]),
         dg.AssetKey(["marts", "fct_churn_monthly"]),
         dg.AssetKey(["marts", "not_built_yet"]),
     ]

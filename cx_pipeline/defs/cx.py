@@ -21,7 +21,11 @@ from cx_pipeline.defs.dbt.translator import dbt_asset_key
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
 from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Paths
 
-CX_GROUP = "cx"
+# The CLV is a mart and the report a published file, so they sit in those groups of the flow; the tag `cx`
+# (the dbt CX models carry it too) selects the whole CX part in the UI (`tag:cx`).
+CLV_GROUP = "marts"
+REPORT_GROUP = "exports"
+CX_TAGS = {"cx": ""}
 REPORTS_ENV = "CX360_REPORTS_DIR"
 # customer_clv is written by the asset below, not by dbt: its key is its relation, like a dbt model's.
 CLV_RELATION = ("marts", "customer_clv")
@@ -83,7 +87,8 @@ def _observation_end(conn: Any) -> Any:
 
 @dg.asset(
     key=CLV_KEY,
-    group_name=CX_GROUP,
+    group_name=CLV_GROUP,
+    tags=CX_TAGS,
     deps=[ORDERS_KEY, RFM_KEY],
     pool=WAREHOUSE_POOL,
     kinds={"python", "duckdb"},
@@ -198,7 +203,8 @@ class CxReportConfig(dg.Config):
 
 @dg.asset(
     key=REPORT_KEY,
-    group_name=CX_GROUP,
+    group_name=REPORT_GROUP,
+    tags=CX_TAGS,
     deps=[CLV_KEY if relation == CLV_RELATION else dbt_asset_key(*relation) for relation in REPORT_RELATIONS],
     pool=WAREHOUSE_POOL,
     kinds={"python", "html"},

@@ -109,7 +109,8 @@ def deferral_plan(context: dg.AssetExecutionContext) -> tuple[set[TableRef], str
             kinds={"duckdb"},
         ),
     ],
-    group_name="privacy",
+    # The erasure runs on what was just ingested, before staging reads it: the flow's first group.
+    group_name="ingestion",
     pool=WAREHOUSE_POOL,
     can_subset=False,
 )
@@ -178,7 +179,8 @@ def erasure_verification_asset() -> dg.AssetsDefinition:
         key=VERIFICATION_KEY,
         # After the serving copy too: it is published from the state this step verifies.
         deps=[*dbt_asset_keys_in_schemas(_POST_BUILD_SCHEMAS), EXPORTS_KEY, SERVING_KEY],
-        group_name="privacy",
+        # The flow's last step: it proves what was served and exported.
+        group_name="serving",
         pool=WAREHOUSE_POOL,
         kinds={"duckdb"},
     )(verify_erasure)
