@@ -63,7 +63,7 @@ from cx_pipeline.generator.config import (
 from cx_pipeline.generator.delivery import plan_delivery
 from cx_pipeline.generator.engagement import NPS_TIMES, TICKET_TIMES
 from cx_pipeline.generator.ids import IdAllocator
-from cx_pipeline.generator.journeys import _cart_records, _web_orders
+from cx_pipeline.generator.journeys import cart_records, web_orders_of
 from cx_pipeline.generator.population import (
     MAX_PERSONS,
     Persons,
@@ -80,7 +80,7 @@ from cx_pipeline.generator.records import (
     render_timestamps,
 )
 from cx_pipeline.generator.segment import OFFSET_SHARE, SPACE_SHARE, web_records
-from cx_pipeline.generator.sessions import ADD, Orders, Sessions, _kind_counts, lay_out_events
+from cx_pipeline.generator.sessions import ADD, Orders, Sessions, event_counts, lay_out_events
 from cx_pipeline.generator.writer import (
     CRM_STATE_FILE,
     IDENTIFIERS_FILE,
@@ -452,7 +452,7 @@ def _sessions(
         user_known=signed_in,
         campaign=np.where(tagged, rng.integers(0, len(vocab.CAMPAIGNS), count), -1),
         organic_referrer=referrer,
-        kind_counts=_kind_counts(rng, phase, order, no, signs_up),
+        kind_counts=event_counts(rng, phase, order, no, signs_up),
     )
 
 
@@ -490,13 +490,13 @@ def _visits(
     layout = lay_out_events(rng, persons, sessions)
     has_cart = sessions.kind_counts[:, ADD] > 0
     cart_id = text.scatter(text.hex_ids(rng, int(has_cart.sum()), "cart_", 16), has_cart)
-    web_orders = _web_orders(persons, sessions, layout, ids)
+    web_orders = web_orders_of(persons, sessions, layout, ids)
     # Guests give their own email at checkout; signed-in persons half of the time.
     canonical = persons.email.take(pa.array(sessions.person))
     given = sessions.checkout & (~sessions.user_known | (rng.random(len(sessions)) < 0.5))
     checkout_email = (text.where(given, typed_emails(rng, canonical)), text.where(given, canonical))
     web = web_records(rng, persons, sessions, layout, cart_id, web_orders, sink)
-    cart = _cart_records(
+    cart = cart_records(
         rng, persons, sessions, layout, cart_id, web_orders, _empty_orders(), checkout_email, sink
     )
     out.records += [web, cart]
@@ -684,10 +684,10 @@ def _corrections(
     columns = {name: latest[name].combine_chunks() for name in CONTRACTS["crm_contacts"].field_names}
     global_index = person + first
     new_national, new_e164 = changed_phone_numbers(global_index, persons.country[person], seed)
-    # A contact that already carries the person's new number changes its name instead.
-    new_phone = (rng.random(count) < 0.5) & pc.fill_null(
-        pc.not_equal(columns["phone"], new_e164), True
-    ).to_numpy(zero_copy_only=False)
+    # A contact that already carries the person's new number (in any format) changes its name instead.
+    digits = pc.replace_substring_regex(pc.fill_null(columns["phone"], ""), r"\D", "")
+    has_new = pc.equal(pc.utf8_slice_codeunits(digits, -10), new_national)  # national: the last ten
+    new_phone = (rng.random(count) < 0.5) & ~has_new.to_numpy(zero_copy_only=False)
     names = pa.array([name for name, _ in vocab.LAST_NAMES])
     new_last = names.take(pa.array(rng.integers(0, len(names), count)))
     updated = _day_times(rng, day_start, count)
@@ -977,8 +977,9 @@ def _update_truth(
     if existing.any():
         seen_rows = row[seen_person[existing]]
         today = text.utc_timestamp_strings(seen_ms[existing]).to_numpy(zero_copy_only=False)
-        # Canonical timestamps (fixed width, UTC) order as text.
+        # Canonical timestamps (fixed width, UTC) order as text; a late record may be a first one.
         for seen_row, instant in zip(seen_rows.tolist(), today.tolist(), strict=True):
+            column["first_seen_at"][seen_row] = min(column["first_seen_at"][seen_row], instant)
             column["last_seen_at"][seen_row] = max(column["last_seen_at"][seen_row], instant)
     orders = column["orders"].astype(np.int64)
     np.add.at(orders, row[order_person[order_person < persons_before]], 1)
