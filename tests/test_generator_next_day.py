@@ -13,6 +13,7 @@ import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from ingestion_fixtures import connect
 
@@ -20,6 +21,7 @@ from cx_pipeline.cli import main as cli_main
 from cx_pipeline.contracts import CONTRACTS, SOURCE_NAMES
 from cx_pipeline.generator import GeneratorConfig, generate
 from cx_pipeline.generator.nextday import DayAmounts, generate_next_day
+from cx_pipeline.generator.population import changed_phone_numbers, phone_numbers_of
 from cx_pipeline.ingestion.loader import load_source
 
 pytestmark = pytest.mark.xdist_group("generator_next_day")
@@ -282,3 +284,29 @@ def test_day_files_load_with_only_the_planted_rows_quarantined(generated, tmp_pa
 def test_next_day_needs_a_generated_truth(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"state\.json"):
         generate_next_day(tmp_path / "landing", tmp_path / "truth")
+
+
+def test_a_changed_phone_number_is_nobody_elses() -> None:
+    people = np.arange(50_000)
+    country = people % 2
+    london = people % 3 == 0
+    first_numbers = set(phone_numbers_of(people, country, london, salt=42)[1].to_pylist())
+    changed = changed_phone_numbers(people, country, salt=42)[1].to_pylist()
+    assert len(set(changed)) == len(changed)
+    assert not first_numbers & set(changed)
+
+
+def test_day_amounts_scale_with_the_population_unless_given() -> None:
+    counts = DayAmounts().counts(100_000)
+    assert counts == {
+        "active": 1000,
+        "new_people": 50,
+        "crm_corrections": 50,
+        "merges": 20,
+        "consent_changes": 100,
+        "erasures": 3,
+    }
+    assert DayAmounts(erasures=50, merges=0).counts(200)["erasures"] == 50
+    assert DayAmounts(merges=0).counts(200)["merges"] == 0
+    with pytest.raises(ValueError, match="erasures"):
+        DayAmounts(erasures=-1)
