@@ -255,6 +255,9 @@ def test_truth_records_erasures_merges_and_newcomers(generated) -> None:
         stage[kept] = stages[max(stages.index(stage[gone]), stages.index(stage[kept]))]
     for merge in merges:
         assert people[merge["merged_into"]]["final_stage"] == stage[merge["merged_into"]]
+    # Nobody is merged twice: a person holding two persons' devices is left out of later merges.
+    merged = [merge[side] for merge in merges for side in ("person_id", "merged_into")]
+    assert len(merged) == len(set(merged))
 
     # Newcomers: discovery-stage persons first seen on their day.
     for person_id in sorted(set(people) - set(before)):

@@ -229,6 +229,7 @@ class Known:
     stage: np.ndarray
     erased: np.ndarray
     merged_away: np.ndarray
+    absorbed: np.ndarray  # another person merged into this one before
     email: np.ndarray  # canonical email, '' when the shop knows none
     user_id: np.ndarray  # '' when never signed up
     anonymous_id: np.ndarray  # one non-shared device id of a signed-up person, '' when none
@@ -248,9 +249,11 @@ def load_known(truth_dir: Path, persons: int) -> Known:
     erased = np.zeros(persons, dtype=bool)
     erased[index] = pc.equal(people["erased"], "true").to_numpy(zero_copy_only=False)
     merged_away = np.zeros(persons, dtype=bool)
+    absorbed = np.zeros(persons, dtype=bool)
     if (truth_dir / MERGES_FILE).exists():
         merges = _read_csv(truth_dir / MERGES_FILE, MERGE_COLUMNS)
         merged_away[_person_index(merges["person_id"])] = True
+        absorbed[_person_index(merges["merged_into"])] = True
 
     identifiers = _read_csv(
         truth_dir / IDENTIFIERS_FILE, ("identifier_type", "identifier_value", "person_id", "is_shared")
@@ -272,6 +275,7 @@ def load_known(truth_dir: Path, persons: int) -> Known:
         stage=stage,
         erased=erased,
         merged_away=merged_away,
+        absorbed=absorbed,
         email=found["email"],
         user_id=found["user_id"],
         anonymous_id=np.where(has_user, found["anonymous_id"], ""),
@@ -317,7 +321,9 @@ def cast_day(
     settled = known.stage != LAPSED
     erasures = _pick(rng, np.flatnonzero(free & has_email), counts["erasures"])
     free[erasures] = False
-    browsing = np.isin(known.stage, (DISCOVERY, CONSIDERATION))
+    # A person who absorbed another holds two sets of devices and ids: left out of further merges, so an
+    # identify call never pairs the other person's device with this one's user id (a shared device).
+    browsing = np.isin(known.stage, (DISCOVERY, CONSIDERATION)) & ~known.absorbed
     signed_in = (known.anonymous_id != "") & has_email
     merge_into = _pick(rng, np.flatnonzero(free & browsing & signed_in), counts["merges"])
     free[merge_into] = False
