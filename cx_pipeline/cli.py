@@ -38,21 +38,25 @@ def _generate(args: argparse.Namespace) -> int:
 def _generate_next_days(args: argparse.Namespace, paths: Paths) -> int:
     from cx_pipeline.generator.nextday import DayAmounts, generate_next_days
 
-    amounts = DayAmounts(
-        active_share=args.active_share,
-        late_share=args.late_share,
-        new_people=args.new_people,
-        crm_corrections=args.crm_corrections,
-        merges=args.merges,
-        consent_changes=args.consent_changes,
-        erasures=args.erasures,
-    )
-    summaries = generate_next_days(
-        Path(args.landing) if args.landing else paths.landing,
-        Path(args.truth) if args.truth else paths.truth,
-        days=args.days or 1,
-        amounts=amounts,
-    )
+    try:
+        amounts = DayAmounts(
+            active_share=args.active_share,
+            late_share=args.late_share,
+            new_people=args.new_people,
+            crm_corrections=args.crm_corrections,
+            merges=args.merges,
+            consent_changes=args.consent_changes,
+            erasures=args.erasures,
+        )
+        summaries = generate_next_days(
+            Path(args.landing) if args.landing else paths.landing,
+            Path(args.truth) if args.truth else paths.truth,
+            days=1 if args.days is None else args.days,
+            amounts=amounts,
+        )
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"cx360 generate: {error}", file=sys.stderr)
+        return 2
     for summary in summaries:
         print(summary.describe())
     return 0
@@ -204,10 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
     day.add_argument("--days", type=int, help="write this many consecutive next days (implies --next-day)")
     day_defaults = DayAmounts()
     day.add_argument(
-        "--active-share", type=float, default=day_defaults.active_share, help="share of persons active"
+        "--active-share",
+        type=float,
+        default=day_defaults.active_share,
+        help=f"share of the persons active each day (default {day_defaults.active_share})",
     )
     day.add_argument(
-        "--late-share", type=float, default=day_defaults.late_share, help="share of sessions late"
+        "--late-share",
+        type=float,
+        default=day_defaults.late_share,
+        help=f"share of the day's sessions that happened 1-5 days back (default {day_defaults.late_share})",
     )
     for name, what in (
         ("new-people", "new persons"),
@@ -216,7 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("consent-changes", "consent withdrawals and grants"),
     ):
         day.add_argument(f"--{name}", type=int, help=f"{what} per day (default: scaled to the population)")
-    day.add_argument("--erasures", type=int, default=day_defaults.erasures, help="erasure requests per day")
+    day.add_argument(
+        "--erasures",
+        type=int,
+        default=day_defaults.erasures,
+        help=f"erasure requests per day (default {day_defaults.erasures})",
+    )
     gen.set_defaults(handler=_generate)
 
     run = commands.add_parser(
