@@ -284,9 +284,15 @@ def test_day_files_load_with_only_the_planted_rows_quarantined(generated, tmp_pa
         assert loaded == delivered, source
 
 
-def test_next_day_needs_a_generated_truth(tmp_path: Path) -> None:
+def test_next_day_needs_a_generated_truth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(FileNotFoundError, match=r"state\.json"):
         generate_next_day(tmp_path / "landing", tmp_path / "truth")
+    folders = ["--landing", str(tmp_path / "landing"), "--truth", str(tmp_path / "truth")]
+    assert cli_main(["generate", "--next-day", *folders]) == 2
+    assert "state.json not found" in capsys.readouterr().err
+    assert cli_main(["generate", "--days", "0", *folders]) == 2
+    assert "days must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "landing").exists()
 
 
 def test_a_changed_phone_number_is_nobody_elses() -> None:
