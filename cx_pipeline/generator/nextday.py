@@ -11,7 +11,8 @@ small configurable amount (``DayAmounts``):
 - CRM corrections: the latest version of a contact re-exported with a new phone number or a new last name
   (the same ``contact_id`` with a newer ``updated_at``: a new record, as every CRM re-export is);
 - merges: an identify call of a signed-in person whose traits carry another known person's email, so the two
-  are one person from now on (the truth moves every identifier of the second person to the first);
+  are one person from now on (the truth moves every identifier of the email's owner to the signed-in person;
+  both never bought, so no journey stage changes);
 - consent changes (withdrawals and grants) and a handful of erasure requests of existing persons.
 
 Everything is drawn from the seed and the day number, so the same base and the same amounts give the same
