@@ -4,19 +4,18 @@ Layout under the bench folder (default ``data/bench``, git-ignored with the rest
 
     datasets/<customers>-s<seed>/landing/<source>/*.csv|*.jsonl   the full history (generator output)
     datasets/<customers>-s<seed>/truth/...                        the generator's ground truth
-    datasets/<customers>-s<seed>/increment/landing/...            the next day's drop, before renaming
+    datasets/<customers>-s<seed>/increment/landing/<source>/day-<date>.<ext>   the next day's drop
+    datasets/<customers>-s<seed>/increment/truth/...              the truth including that day
     datasets/<customers>-s<seed>/dataset.json                     config, sizes, generation times
 
 A dataset is only reused when ``dataset.json`` exists (it is written last) and records the same
-generator settings, so an interrupted generation is redone rather than half-used.
+generator settings and drop method, so an interrupted generation is redone rather than half-used.
 
-The incremental drop: the generator has no "one more day for the same population" mode (its random
-streams depend on the date range, so extending ``--end-date`` changes every record), so the drop is a
-second, independent generation with ~1 % of the customers (another seed, same window), whose files are
-concatenated per source into ``<source>/<day after end_date>-incremental.<ext>`` in the run's landing copy.
-That is about 1 % of the volume under new file names, as a daily delivery would land; its records spread
-over the whole window like late and re-delivered data, and its identifiers partly collide with the
-existing population the way returning customers do.
+The incremental drop is the next day of the same population (``cx360 generate --next-day`` on a copy of the
+truth): ~1 % of the customers active again, a few new persons, late events, CRM corrections, merging
+identify calls, consent changes and erasure requests (``INCREMENT_ERASURES_LARGE`` of them from
+``LARGE_SCALE`` customers on), in new files ``<source>/day-<day after end_date>.<ext>`` that are linked into
+the run's landing copy, as a daily delivery would land.
 """
 
 from __future__ import annotations
@@ -28,14 +27,25 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from cx_pipeline.contracts import CONTRACTS
 
-INCREMENT_SHARE = 0.01
-INCREMENT_SEED_OFFSET = 1_000_003
-GENERATOR_VERSION_FILES = ("config.py", "run.py", "journeys.py", "engagement.py", "delivery.py")
+INCREMENT_METHOD = "next-day"  # recorded in dataset.json: caches made another way are regenerated
+INCREMENT_ACTIVE_SHARE = 0.01
+LARGE_SCALE = 100_000
+INCREMENT_ERASURES_LARGE = 50  # erasure requests in the drop from LARGE_SCALE customers on
+INCREMENT_PATTERN = "day-*"  # the drop's files in the run's landing copy
+GENERATOR_VERSION_FILES = (
+    "config.py",
+    "run.py",
+    "journeys.py",
+    "engagement.py",
+    "accounts.py",
+    "delivery.py",
+    "nextday.py",
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,7 @@ class Dataset:
 
     @property
     def increment_day(self) -> date:
-        return self.end_date + timedelta(days=1)
+        return date.fromisoformat(self.info["increment_day"])
 
 
 def cx360_command() -> list[str]:
@@ -123,6 +133,40 @@ def _generate(customers: int, seed: int, landing: Path, truth: Path, log: Path) 
     return time.perf_counter() - started
 
 
+def _generate_next_day(customers: int, root: Path, log: Path) -> float:
+    """The drop: the day after the base as new files in ``increment/landing``, on a copy of the truth."""
+    increment = root / "increment"
+    if increment.exists():
+        shutil.rmtree(increment)
+    shutil.copytree(root / "truth", increment / "truth")
+    started = time.perf_counter()
+    command = [
+        *cx360_command(),
+        "generate",
+        "--next-day",
+        "--landing",
+        str(increment / "landing"),
+        "--truth",
+        str(increment / "truth"),
+        "--active-share",
+        str(INCREMENT_ACTIVE_SHARE),
+        "--erasures",
+        str(increment_erasures(customers)),
+    ]
+    with log.open("ab") as handle:
+        completed = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"cx360 generate --next-day failed for {customers} customers; see {log}")
+    return time.perf_counter() - started
+
+
+def increment_erasures(customers: int) -> int:
+    """Erasure requests in the drop: ~50 at the large scales, the generator's small default below."""
+    from cx_pipeline.generator.nextday import DayAmounts
+
+    return INCREMENT_ERASURES_LARGE if customers >= LARGE_SCALE else DayAmounts().erasures
+
+
 def _generator_fingerprint() -> dict:
     """Sizes and mtimes of the generator's main modules: a changed generator invalidates cached data."""
     import cx_pipeline.generator as generator
@@ -142,38 +186,33 @@ def ensure_dataset(
     fingerprint = _generator_fingerprint()
     if info_path.exists():
         info = json.loads(info_path.read_text())
-        if info.get("generator_fingerprint") == fingerprint or not regenerate_if_changed:
+        if info.get("increment_method") != INCREMENT_METHOD:
+            log(f"  dataset {customers:,}: cached with another incremental drop, regenerating")
+            info_path.unlink()
+        elif info.get("generator_fingerprint") == fingerprint or not regenerate_if_changed:
             changed = info.get("generator_fingerprint") != fingerprint
             note = " (the generator changed since; pass --regenerate to refresh)" if changed else ""
             log(f"  dataset {customers:,} customers (seed {seed}): cached in {root}{note}")
             return Dataset(customers, seed, root, info)
-        log(f"  dataset {customers:,}: the generator changed since it was cached, regenerating")
-        info_path.unlink()
+        else:
+            log(f"  dataset {customers:,}: the generator changed since it was cached, regenerating")
+            info_path.unlink()
     root.mkdir(parents=True, exist_ok=True)
     generation_log = root / "generate.log"
     log(f"  generating {customers:,} customers (seed {seed}) into {root} ...")
     seconds = _generate(customers, seed, root / "landing", root / "truth", generation_log)
-    increment_customers = max(1, round(customers * INCREMENT_SHARE))
-    increment_seed = seed + INCREMENT_SEED_OFFSET
-    log(f"  generating the incremental drop ({increment_customers:,} customers, seed {increment_seed}) ...")
-    increment_seconds = _generate(
-        increment_customers,
-        increment_seed,
-        root / "increment" / "landing",
-        root / "increment" / "truth",
-        generation_log,
-    )
-    summary_path = root / "truth" / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    config = summary.get("config", {})
+    log(f"  generating the incremental drop (the next day, {increment_erasures(customers)} erasures) ...")
+    increment_seconds = _generate_next_day(customers, root, generation_log)
+    state = json.loads((root / "increment" / "truth" / "state.json").read_text())
     info = {
         "customers": customers,
         "seed": seed,
-        "start_date": config.get("start_date", "2025-05-01"),
-        "end_date": config.get("end_date", "2026-10-31"),
+        "start_date": state["start_date"],
+        "end_date": state["base_end_date"],
         "generation_seconds": seconds,
-        "increment_customers": increment_customers,
-        "increment_seed": increment_seed,
+        "increment_method": INCREMENT_METHOD,
+        "increment_day": state["end_date"],
+        "increment_planted": state["days"][-1]["planted"],
         "increment_generation_seconds": increment_seconds,
         "landing": landing_stats(root / "landing"),
         "increment": landing_stats(root / "increment" / "landing"),
@@ -204,34 +243,22 @@ def link_landing(source_root: Path, target_root: Path) -> None:
 
 
 def add_increment(dataset: Dataset, landing: Path) -> dict[str, dict[str, int]]:
-    """Write the drop into ``landing`` as ``<source>/<day>-incremental.<ext>``; returns its stats."""
-    day = dataset.increment_day.isoformat()
+    """Link the drop's files (``<source>/day-<date>.<ext>``) into ``landing``; returns their stats."""
     written: dict[str, dict[str, int]] = {}
     for source, contract in CONTRACTS.items():
-        parts = sorted(p for p in (dataset.increment_landing / source).glob(f"*.{contract.format}"))
-        if not parts:  # nothing of this source in the drop (tiny scales): no file, as a real feed would
-            written[source] = {"files": 0, "bytes": 0, "records": 0}
-            continue
-        target = landing / source / f"{day}-incremental.{contract.format}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as out:
-            for index, part in enumerate(parts):
-                with part.open("rb") as handle:
-                    if contract.format == "csv" and index > 0:
-                        handle.readline()  # one header for the whole file
-                    shutil.copyfileobj(handle, out, 16 * 1024 * 1024)
-                out.flush()
-                if out.tell() and _last_byte(target) != b"\n":
-                    out.write(b"\n")
-        records = count_lines(target) - (1 if contract.format == "csv" and target.stat().st_size else 0)
-        written[source] = {"files": 1, "bytes": target.stat().st_size, "records": records}
+        parts = sorted((dataset.increment_landing / source).glob(f"{INCREMENT_PATTERN}.{contract.format}"))
+        records = size = 0
+        for part in parts:  # a source without records that day has no file, as a real feed would
+            target = landing / source / part.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(part, target)
+            except OSError:
+                shutil.copy2(part, target)
+            size += target.stat().st_size
+            records += count_lines(target) - (1 if contract.format == "csv" else 0)
+        written[source] = {"files": len(parts), "bytes": size, "records": records}
     return written
-
-
-def _last_byte(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        handle.seek(-1, os.SEEK_END)
-        return handle.read(1)
 
 
 def totals(stats: dict[str, dict[str, int]]) -> dict[str, int]:

@@ -388,8 +388,9 @@ def _datasets(add, scales) -> None:
     add(
         "Generated with `cx360 generate --customers N --seed S` (the generator's realistic mix, default "
         "window and malformed share), cached under `data/bench/datasets/<N>-s<S>/`. The incremental drop "
-        "is a second generation with 1 % of the customers and another seed, concatenated per source into "
-        "`<source>/<day after the window>-incremental.<ext>`."
+        "is the next day of the same population (`cx360 generate --next-day`): ~1 % of the customers active "
+        "again, a few new persons, late events, CRM corrections, merging identify calls, consent changes "
+        "and erasure requests (50 from 100,000 customers on), in new files `<source>/day-<date>.<ext>`."
     )
     add("")
     add(

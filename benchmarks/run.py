@@ -249,7 +249,7 @@ def run_scale(args: argparse.Namespace, customers: int, repeats: int, pandas_sta
             result["increment"] = datasets.add_increment(dataset, landing)
             log("  DuckDB floor over the drop ...")
             result["floor_incremental"] = run_floor(
-                landing, run_dir / "floor", "*-incremental.*", "floor_inc"
+                landing, run_dir / "floor", datasets.INCREMENT_PATTERN, "floor_inc"
             )
             log("  incremental run (cx360 run after one day's drop) ...")
             incremental = pipeline.run_pipeline(

@@ -19,6 +19,8 @@ def _generate(args: argparse.Namespace) -> int:
     from cx_pipeline.generator import GeneratorConfig, generate
 
     paths = Paths.from_env()
+    if args.next_day or args.days is not None:
+        return _generate_next_days(args, paths)
     config = GeneratorConfig(
         customers=args.customers,
         seed=args.seed,
@@ -31,6 +33,33 @@ def _generate(args: argparse.Namespace) -> int:
     )
     summary = generate(config, progress=not args.no_progress)
     print(summary.describe())
+    return 0
+
+
+def _generate_next_days(args: argparse.Namespace, paths: Paths) -> int:
+    from cx_pipeline.generator.nextday import DayAmounts, generate_next_days
+
+    try:
+        amounts = DayAmounts(
+            active_share=args.active_share,
+            late_share=args.late_share,
+            new_people=args.new_people,
+            crm_corrections=args.crm_corrections,
+            merges=args.merges,
+            consent_changes=args.consent_changes,
+            erasures=args.erasures,
+        )
+        summaries = generate_next_days(
+            Path(args.landing) if args.landing else paths.landing,
+            Path(args.truth) if args.truth else paths.truth,
+            days=1 if args.days is None else args.days,
+            amounts=amounts,
+        )
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"cx360 generate: {error}", file=sys.stderr)
+        return 2
+    for summary in summaries:
+        print(summary.describe())
     return 0
 
 
@@ -235,6 +264,7 @@ def _ui(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from cx_pipeline.generator import GeneratorConfig
+    from cx_pipeline.generator.nextday import DayAmounts
 
     defaults = GeneratorConfig()
     parser = argparse.ArgumentParser(prog="cx360", description=__doc__)
@@ -250,6 +280,39 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--file-period", choices=("month", "day"), default=defaults.file_period)
     gen.add_argument("--malformed-share", type=float, default=defaults.malformed_share)
     gen.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    day = gen.add_argument_group(
+        "next days",
+        "continue the population in --truth: write the day after its end date as new landing files "
+        "<source>/day-<date>.<ext> (seed, customers and dates come from the truth's state.json)",
+    )
+    day.add_argument("--next-day", action="store_true", help="write the next day of an existing population")
+    day.add_argument("--days", type=int, help="write this many consecutive next days (implies --next-day)")
+    day_defaults = DayAmounts()
+    day.add_argument(
+        "--active-share",
+        type=float,
+        default=day_defaults.active_share,
+        help=f"share of the persons active each day (default {day_defaults.active_share})",
+    )
+    day.add_argument(
+        "--late-share",
+        type=float,
+        default=day_defaults.late_share,
+        help=f"share of the day's sessions that happened 1-5 days back (default {day_defaults.late_share})",
+    )
+    for name, what in (
+        ("new-people", "new persons"),
+        ("crm-corrections", "CRM contacts re-exported with a new phone or name"),
+        ("merges", "identify calls that show two known persons are one"),
+        ("consent-changes", "consent withdrawals and grants"),
+    ):
+        day.add_argument(f"--{name}", type=int, help=f"{what} per day (default: scaled to the population)")
+    day.add_argument(
+        "--erasures",
+        type=int,
+        default=day_defaults.erasures,
+        help=f"erasure requests per day (default {day_defaults.erasures})",
+    )
     gen.set_defaults(handler=_generate)
 
     run = commands.add_parser(

@@ -89,4 +89,4 @@ def test_benchmark_harness_end_to_end(tmp_path: Path) -> None:
     assert "cx360 full build" in chart.read_text()
     # The cached landing folder is untouched by the drop (it goes into the run's hard-linked copy).
     dataset = bench / "datasets" / "300-s7" / "landing"
-    assert not list(dataset.glob("*/*-incremental.*"))
+    assert not list(dataset.glob("*/day-*"))

@@ -77,13 +77,13 @@ def simulate_journeys(
     layout = lay_out_events(rng, persons, sessions)
     has_cart = sessions.kind_counts[:, ADD] > 0
     cart_id = text.scatter(text.hex_ids(rng, int(has_cart.sum()), "cart_", 16), has_cart)
-    web_orders = _web_orders(persons, sessions, layout, ids)
+    web_orders = web_orders_of(persons, sessions, layout, ids)
     store_orders = _store_orders(rng, persons, plan, web_orders, ids)
     orders = _merge_orders([web_orders, store_orders])
     checkout_email_typed, checkout_email_normalised = _checkout_emails(rng, persons, sessions)
 
     web = web_records(rng, persons, sessions, layout, cart_id, web_orders, sink)
-    cart = _cart_records(
+    cart = cart_records(
         rng,
         persons,
         sessions,
@@ -132,7 +132,7 @@ def simulate_journeys(
     )
 
 
-def _web_orders(persons: Persons, sessions: Sessions, layout: EventLayout, ids: IdAllocator) -> Orders:
+def web_orders_of(persons: Persons, sessions: Sessions, layout: EventLayout, ids: IdAllocator) -> Orders:
     """One order per session that completed its checkout, with the lines left in the cart."""
     ordering = np.flatnonzero(sessions.order)
     order_id = ids.take("order", len(ordering))
@@ -277,7 +277,7 @@ def _rejected_products(
     return removals, dismissals
 
 
-def _cart_records(
+def cart_records(
     rng: np.random.Generator,
     persons: Persons,
     sessions: Sessions,

@@ -129,16 +129,31 @@ def _emails(
 def _phone_numbers(
     rng: np.random.Generator, global_index: np.ndarray, country: np.ndarray, salt: int
 ) -> tuple[pa.Array, pa.Array]:
-    us = text.scramble(global_index, _US_PHONE_SPACE, salt * 11 + 5)
+    london = rng.random(len(global_index)) < 0.4
+    return phone_numbers_of(global_index, country, london, salt)
+
+
+def phone_numbers_of(
+    number_index: np.ndarray, country: np.ndarray, london: np.ndarray, salt: int
+) -> tuple[pa.Array, pa.Array]:
+    """(national digits, E.164) of phone number ``number_index``: distinct indices give distinct numbers."""
+    us = text.scramble(number_index, _US_PHONE_SPACE, salt * 11 + 5)
     area = np.array(vocab.US_AREA_CODES)[us // 8_000_000]
     exchange = 200 + us % 8_000_000 // 10_000
     us_national = area * 10_000_000 + exchange * 10_000 + us % 10_000
-    gb = text.scramble(global_index, _GB_PHONE_SPACE, salt * 13 + 7)
-    london = rng.random(len(global_index)) < 0.4
+    gb = text.scramble(number_index, _GB_PHONE_SPACE, salt * 13 + 7)
     gb_national = np.where(london, 2_000_000_000 + gb, 7_400_000_000 + gb)
     national = text.strings_from_chars(text.digit_chars(np.where(country == 0, us_national, gb_national), 10))
     calling_code = text.choose(country, ["+1", "+44"])
     return national, text.concat(calling_code, national)
+
+
+def changed_phone_numbers(
+    global_index: np.ndarray, country: np.ndarray, salt: int
+) -> tuple[pa.Array, pa.Array]:
+    """A person's new mobile number: drawn from indices no person's first number uses, so never anyone's."""
+    london = np.zeros(len(global_index), dtype=bool)
+    return phone_numbers_of(np.asarray(global_index) + MAX_PERSONS + 1, country, london, salt)
 
 
 def _share_family_devices(

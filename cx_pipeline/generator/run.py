@@ -24,7 +24,7 @@ from cx_pipeline.generator.engagement import simulate_engagement
 from cx_pipeline.generator.ids import IdAllocator
 from cx_pipeline.generator.journeys import Journeys, simulate_journeys
 from cx_pipeline.generator.population import MAX_PERSONS, Persons, draw_persons
-from cx_pipeline.generator.records import IdentifierSink
+from cx_pipeline.generator.records import ColumnRecords, IdentifierSink
 from cx_pipeline.generator.summary import FileSummary, GenerationSummary, SourceSummary
 from cx_pipeline.generator.writer import LandingWriter, TruthWriter, clear_owned_landing_files
 
@@ -40,6 +40,7 @@ class ChunkOutput:
     plans: list[DeliveryPlan]
     persons: list[pa.Array]  # persons.csv columns
     identifiers: pa.Table
+    crm_latest: list[pa.Array]  # crm_contacts.csv of the truth: person_id, then the latest version's fields
     stages: np.ndarray
     erased: int
     orders: int
@@ -71,6 +72,7 @@ def generate(config: GeneratorConfig, progress: bool = True) -> GenerationSummar
             truth.add_malformed(landing.write(plan))
         truth.add_persons(output.persons)
         truth.add_identifiers(output.identifiers)
+        truth.add_crm_contacts(output.crm_latest)
         totals.stages += output.stages
         totals.erased += output.erased
         totals.orders += output.orders
@@ -102,8 +104,34 @@ def generate(config: GeneratorConfig, progress: bool = True) -> GenerationSummar
         sources={source: _source_summary(source, landing) for source in CONTRACTS},
         elapsed_seconds=0.0,
     )
-    identifier_rows = truth.finish(summary.to_json())
+    identifier_rows = truth.finish(summary.to_json(), initial_state(config, ids))
     return replace(summary, identifiers=identifier_rows, elapsed_seconds=time.perf_counter() - started)
+
+
+def initial_state(config: GeneratorConfig, ids: IdAllocator) -> dict:
+    """What ``generate_next_day`` needs to continue this population (truth/state.json)."""
+    return {
+        "seed": config.seed,
+        "customers": config.customers,
+        "persons": config.customers,
+        "start_date": config.start_date.isoformat(),
+        "base_end_date": config.end_date.isoformat(),
+        "end_date": config.end_date.isoformat(),
+        "malformed_share": config.malformed_share,
+        "ids_used": dict(sorted(ids.used.items())),
+        "days": [],
+    }
+
+
+def latest_contact_versions(crm: ColumnRecords, persons: Persons) -> list[pa.Array]:
+    """Per CRM contact its latest version (re-exports follow the first export): person_id, then the fields."""
+    rows = pa.table({"contact_id": crm.columns["contact_id"], "row": pa.array(np.arange(len(crm)))})
+    latest = np.sort(rows.group_by("contact_id").aggregate([("row", "max")])["row_max"].to_numpy())
+    index = pa.array(latest)
+    return [
+        persons.person_id.take(pa.array(crm.person[latest])),
+        *(column.take(index) for column in crm.columns.values()),
+    ]
 
 
 def _simulate_chunk(
@@ -138,6 +166,7 @@ def _simulate_chunk(
     return ChunkOutput(
         plans=plans,
         persons=_person_truth(persons, journeys, order_count, engagement.erased),
+        crm_latest=latest_contact_versions(engagement.crm, persons),
         identifiers=pa.table(
             {
                 "identifier_type": identifiers["identifier_type"],

@@ -203,7 +203,7 @@ def plan_sessions(rng: np.random.Generator, persons: Persons, clock: Clock) -> P
         user_known=user_known,
         campaign=campaign,
         organic_referrer=referrer,
-        kind_counts=_kind_counts(rng, phase, checkout, abandon, identify_here),
+        kind_counts=event_counts(rng, phase, checkout, abandon, identify_here),
     )
     return Plan(sessions, session_first, session_count, decision_buys)
 
@@ -339,13 +339,14 @@ def _ensure_repeat_orders(
     return repeat
 
 
-def _kind_counts(
+def event_counts(
     rng: np.random.Generator,
     phase: np.ndarray,
     checkout: np.ndarray,
     abandon: np.ndarray,
     identify_here: np.ndarray,
 ) -> np.ndarray:
+    """Events of each kind per session (sessions x KIND_COUNT), from its phase and what happens in it."""
     count = len(phase)
     browsing = phase >= 1
     counts = np.zeros((count, KIND_COUNT), dtype=np.int64)

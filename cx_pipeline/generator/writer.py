@@ -24,14 +24,31 @@ from cx_pipeline.generator.config import DAY_MS, Clock
 from cx_pipeline.generator.delivery import DeliveryPlan
 
 STAGING_NAME = ".cx360-generator-staging"
-# Landing files the generator owns (and so may delete): <source>/<YYYY-MM>[-DD].<csv|jsonl>.
-OWNED_FILE = re.compile(r"^\d{4}-\d{2}(-\d{2})?\.(csv|jsonl)$")
+# Landing files the generator owns (and so may delete): <source>/<YYYY-MM>[-DD].<csv|jsonl>, and the next
+# days' deliveries <source>/day-<YYYY-MM-DD>.<csv|jsonl> (cx_pipeline.generator.nextday).
+NEXT_DAY_PREFIX = "day-"
+OWNED_FILE = re.compile(r"^(day-)?\d{4}-\d{2}(-\d{2})?\.(csv|jsonl)$")
 WRITE_BATCH_ROWS = 50_000  # lines materialised at once while writing a period file
 IDENTIFIERS_FILE = "identifiers.csv"
 PERSONS_FILE = "persons.csv"
 MALFORMED_FILE = "malformed_rows.csv"
 SUMMARY_FILE = "summary.json"
-TRUTH_FILES = (IDENTIFIERS_FILE, PERSONS_FILE, MALFORMED_FILE, SUMMARY_FILE)
+STATE_FILE = "state.json"  # what the next day needs: seed, clock, ids handed out, days written
+CRM_STATE_FILE = "crm_contacts.csv"  # the latest version of every CRM contact, with its person
+MERGES_FILE = "merges.csv"  # persons found to be one (next days' planted identify calls)
+TRUTH_FILES = (IDENTIFIERS_FILE, PERSONS_FILE, MALFORMED_FILE, SUMMARY_FILE, STATE_FILE, CRM_STATE_FILE)
+PERSON_COLUMNS = (
+    "person_id",
+    "final_stage",
+    "first_name",
+    "last_name",
+    "country",
+    "first_seen_at",
+    "last_seen_at",
+    "orders",
+    "erased",
+)
+MERGE_COLUMNS = ("merged_on", "person_id", "merged_into", "email", "user_id")
 
 
 def clear_owned_landing_files(landing_dir: Path) -> None:
@@ -73,8 +90,9 @@ class SourceTally:
 class LandingWriter:
     """Appends each chunk's lines to the period files, tracking line numbers for the malformed rows."""
 
-    def __init__(self, landing_dir: Path, clock: Clock, by_month: bool) -> None:
+    def __init__(self, landing_dir: Path, clock: Clock, by_month: bool, file_prefix: str = "") -> None:
         self.landing_dir = landing_dir
+        self.file_prefix = file_prefix
         self.staging = landing_dir / STAGING_NAME
         self.clock = clock
         self.by_month = by_month
@@ -109,7 +127,7 @@ class LandingWriter:
         for rows in np.split(order, bounds):
             if not len(rows):
                 continue
-            name = f"{self.period_name(int(period[rows[0]]))}.{contract.format}"
+            name = f"{self.file_prefix}{self.period_name(int(period[rows[0]]))}.{contract.format}"
             relative = f"{plan.source}/{name}"
             file_tally = tally.files.setdefault(relative, FileTally())
             path = self.staging / relative
@@ -142,13 +160,21 @@ class LandingWriter:
         tally.late += int((well_formed & (self.period_of(plan.event_ms) < period)).sum())
         return pa.concat_tables(malformed) if malformed else _empty_malformed()
 
-    def publish(self) -> None:
+    def publish(self, overwrite: bool = True) -> None:
         """Move the staged files into the landing folder and drop the staging folder."""
-        for source in CONTRACTS:
-            target = self.landing_dir / source
+        staged = [path for source in CONTRACTS for path in sorted((self.staging / source).iterdir())]
+        if not overwrite:
+            existing = [
+                self.landing_dir / path.parent.name / path.name
+                for path in staged
+                if (self.landing_dir / path.parent.name / path.name).exists()
+            ]
+            if existing:
+                raise FileExistsError(f"landing files exist already, not rewriting them: {existing[:3]}")
+        for path in staged:
+            target = self.landing_dir / path.parent.name
             target.mkdir(parents=True, exist_ok=True)
-            for path in sorted((self.staging / source).iterdir()):
-                path.replace(target / path.name)
+            path.replace(target / path.name)
         shutil.rmtree(self.staging)
 
 
@@ -173,26 +199,19 @@ class TruthWriter:
             shutil.rmtree(self.staging)
         (self.staging / "identifier_parts").mkdir(parents=True)
         self.persons_path = self.staging / PERSONS_FILE
-        self.persons_path.write_bytes(
-            text.csv_header(
-                (
-                    "person_id",
-                    "final_stage",
-                    "first_name",
-                    "last_name",
-                    "country",
-                    "first_seen_at",
-                    "last_seen_at",
-                    "orders",
-                    "erased",
-                )
-            )
-        )
+        self.persons_path.write_bytes(text.csv_header(PERSON_COLUMNS))
+        self.crm_path = self.staging / CRM_STATE_FILE
+        self.crm_path.write_bytes(text.csv_header(("person_id", *CONTRACTS["crm_contacts"].field_names)))
         self.parts = 0
         self.malformed: list[pa.Table] = []
 
     def add_persons(self, columns: list[pa.Array]) -> None:
         with self.persons_path.open("ab") as handle:
+            handle.write(string_bytes(text.csv_lines(columns)))
+
+    def add_crm_contacts(self, columns: list[pa.Array]) -> None:
+        """Latest contact versions: person_id, then the crm_contacts fields as delivered."""
+        with self.crm_path.open("ab") as handle:
             handle.write(string_bytes(text.csv_lines(columns)))
 
     def add_identifiers(self, identifiers: pa.Table) -> None:
@@ -203,9 +222,10 @@ class TruthWriter:
         if rows.num_rows:
             self.malformed.append(rows)
 
-    def finish(self, summary: dict[str, Any]) -> int:
+    def finish(self, summary: dict[str, Any], state: dict[str, Any]) -> int:
         """Write the remaining truth files and move them in; returns the number of identifier rows."""
         identifier_rows = self._write_identifiers()
+        (self.staging / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
         summary = {**summary, "identifiers": identifier_rows}
         malformed = pa.concat_tables([_empty_malformed(), *self.malformed])
         malformed = malformed.sort_by([("source", "ascending"), ("file", "ascending"), ("line", "ascending")])
@@ -217,43 +237,49 @@ class TruthWriter:
         )
         (self.staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         self.truth_dir.mkdir(parents=True, exist_ok=True)
+        (self.truth_dir / MERGES_FILE).unlink(missing_ok=True)  # a fresh population: nobody merged yet
         for name in TRUTH_FILES:
             (self.staging / name).replace(self.truth_dir / name)
         shutil.rmtree(self.staging)
         return identifier_rows
 
     def _write_identifiers(self) -> int:
-        """One row per (identifier, person); placeholders and family-device ids flagged as shared."""
-        placeholders = [("email", email) for email in vocab.PLACEHOLDER_EMAILS]
-        placeholders.append(("phone", vocab.PLACEHOLDER_PHONE_E164))
         parts = str(self.staging / "identifier_parts" / "*.parquet")
-        target = str(self.staging / IDENTIFIERS_FILE)
-        with duckdb.connect(config={"threads": 2, "memory_limit": "1GB"}) as connection:
-            connection.execute("SET enable_progress_bar = false")
-            connection.execute("SET temp_directory = ?", [str(self.staging / "duckdb_tmp")])
-            connection.execute("CREATE TEMP TABLE placeholders (identifier_type VARCHAR, value VARCHAR)")
-            connection.executemany("INSERT INTO placeholders VALUES (?, ?)", placeholders)
-            # Paths cannot be bound as parameters in COPY; both are built here, not taken from input.
-            copied = connection.execute(
-                f"""
-                COPY (
-                    WITH pairs AS (
-                        SELECT DISTINCT identifier_type, value AS identifier_value, person_id
-                        FROM read_parquet('{parts}')
-                    )
-                    SELECT
-                        identifier_type,
-                        identifier_value,
-                        person_id,
-                        (count(*) OVER (PARTITION BY identifier_type, identifier_value) > 1
-                            OR EXISTS (
-                                SELECT 1 FROM placeholders AS p
-                                WHERE p.identifier_type = pairs.identifier_type
-                                    AND p.value = pairs.identifier_value
-                            )) AS is_shared
-                    FROM pairs
-                    ORDER BY person_id, identifier_type, identifier_value
-                ) TO '{target}' (FORMAT csv, HEADER true)
-                """  # noqa: S608
-            ).fetchall()
-        return int(copied[0][0])
+        # The path is built here, not taken from input.
+        pairs = f"SELECT identifier_type, value AS identifier_value, person_id FROM read_parquet('{parts}')"  # noqa: S608
+        return write_identifier_truth(pairs, self.staging / IDENTIFIERS_FILE, self.staging / "duckdb_tmp")
+
+
+def write_identifier_truth(pairs_query: str, target: Path, temp_dir: Path) -> int:
+    """identifiers.csv from (identifier_type, identifier_value, person_id) rows: one row per distinct pair,
+    placeholders and identifiers of several persons (family devices) flagged as shared.
+
+    ``pairs_query`` is SQL built by the generator itself (file paths cannot be bound as parameters).
+    """
+    placeholders = [("email", email) for email in vocab.PLACEHOLDER_EMAILS]
+    placeholders.append(("phone", vocab.PLACEHOLDER_PHONE_E164))
+    with duckdb.connect(config={"threads": 2, "memory_limit": "1GB"}) as connection:
+        connection.execute("SET enable_progress_bar = false")
+        connection.execute("SET temp_directory = ?", [str(temp_dir)])
+        connection.execute("CREATE TEMP TABLE placeholders (identifier_type VARCHAR, value VARCHAR)")
+        connection.executemany("INSERT INTO placeholders VALUES (?, ?)", placeholders)
+        copied = connection.execute(
+            f"""
+            COPY (
+                WITH pairs AS (SELECT DISTINCT * FROM ({pairs_query}))
+                SELECT
+                    identifier_type,
+                    identifier_value,
+                    person_id,
+                    (count(*) OVER (PARTITION BY identifier_type, identifier_value) > 1
+                        OR EXISTS (
+                            SELECT 1 FROM placeholders AS p
+                            WHERE p.identifier_type = pairs.identifier_type
+                                AND p.value = pairs.identifier_value
+                        )) AS is_shared
+                FROM pairs
+                ORDER BY person_id, identifier_type, identifier_value
+            ) TO '{target}' (FORMAT csv, HEADER true)
+            """  # noqa: S608
+        ).fetchall()
+    return int(copied[0][0])
