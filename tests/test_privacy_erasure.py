@@ -52,14 +52,21 @@ def _rebuilt_by_a_full_build():
 
 
 def _erasure_step(paths, *, with_build: bool = True):
-    """What the privacy/erasure asset does. In a run with the dbt build (and serving, verification): execute,
-    leaving the tables dbt replaces to the build. Without: execute everywhere, republish, compact."""
-    from cx_pipeline.privacy.erasure import execute_erasure_requests
+    """What the privacy/erasure asset does. This run's identity graph when there is someone to resolve;
+    then, in a run with the dbt build (and serving, verification): execute, leaving the tables dbt replaces
+    to the build. Without: execute everywhere, republish, compact."""
+    import contextlib
+
+    from cx_pipeline.privacy.erasure import current_graph_for_erasure, execute_erasure_requests
     from cx_pipeline.privacy.maintenance import compact_database
+    from cx_pipeline.privacy.resolution_graph import drop_resolution_graph
     from cx_pipeline.serving import publish_serving_copy, serving_file
     from cx_pipeline.warehouse import connect
 
     rebuilt = _rebuilt_by_a_full_build() if with_build else set()
+    current = current_graph_for_erasure(
+        lambda: contextlib.closing(connect(paths.warehouse)), paths.warehouse, paths.warehouse.parent / "logs"
+    )
     connection = connect(paths.warehouse)
     try:
         report = execute_erasure_requests(
@@ -68,7 +75,9 @@ def _erasure_step(paths, *, with_build: bool = True):
             quarantine_dir=paths.quarantine,
             run_id="test",
             rebuilt=rebuilt,
+            current=current,
         )
+        drop_resolution_graph(connection)
         if not with_build and report.requests and serving_file(paths.serving).exists():
             publish_serving_copy(connection, paths.serving, source_label="test")
     finally:

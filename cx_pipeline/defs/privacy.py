@@ -29,8 +29,13 @@ from cx_pipeline.defs.ingestion import RAW_ASSET_KEYS
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
 from cx_pipeline.defs.serving import SERVING_KEY
 from cx_pipeline.privacy.deferral import rebuilt_relations
-from cx_pipeline.privacy.erasure import erasure_window_from_env, execute_erasure_requests
+from cx_pipeline.privacy.erasure import (
+    current_graph_for_erasure,
+    erasure_window_from_env,
+    execute_erasure_requests,
+)
 from cx_pipeline.privacy.maintenance import compact_database, verify_after_build
+from cx_pipeline.privacy.resolution_graph import drop_resolution_graph
 from cx_pipeline.privacy.scan import TableRef
 from cx_pipeline.settings import Paths
 
@@ -127,23 +132,35 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     paths = Paths.from_env()
     rebuilt, plan = deferral_plan(context)
     started = time.monotonic()
+    # This run's identity graph, when there is someone to resolve: a request delivered with the person's
+    # data, or late records tying new identifiers to someone erased earlier (resolution_graph.py).
+    current = current_graph_for_erasure(
+        duckdb.get_connection, paths.warehouse, paths.warehouse.parent / "logs" / "erasure_graph"
+    )
+    graph_seconds = time.monotonic() - started
     with duckdb.get_connection() as connection:
-        report = execute_erasure_requests(
-            connection,
-            exports_dir=paths.exports,
-            quarantine_dir=paths.quarantine,
-            run_id=context.run_id,
-            now=datetime.now(UTC),
-            rebuilt=rebuilt,
-            window=erasure_window_from_env(),
-        )
-        scan_seconds = time.monotonic() - started
-        scrubbed_served = report.requests or report.outstanding_rows_removed
+        try:
+            report = execute_erasure_requests(
+                connection,
+                exports_dir=paths.exports,
+                quarantine_dir=paths.quarantine,
+                run_id=context.run_id,
+                now=datetime.now(UTC),
+                rebuilt=rebuilt,
+                window=erasure_window_from_env(),
+                current=current,
+            )
+        finally:
+            drop_resolution_graph(connection)
+        scan_seconds = time.monotonic() - started - graph_seconds
+        scrubbed_served = report.requests or report.late or report.outstanding_rows_removed
         republished = False
         if scrubbed_served and not rebuilt:
             republished = _republish_serving(connection, paths, context)
     compaction = None
-    deleted = report.requests or report.redelivered_rows_removed or report.outstanding_rows_removed
+    deleted = (
+        report.requests or report.late or report.redelivered_rows_removed or report.outstanding_rows_removed
+    )
     # One compaction per run: here, unless tables were left to the build (then their old blocks have to
     # leave the file as well, and the verification, in this run whenever anything is deferred, compacts
     # after the build).
@@ -164,6 +181,9 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         "serving_copy_republished": dg.MetadataValue.bool(republished),
         "warehouse_compacted": dg.MetadataValue.bool(compaction is not None),
         "scan_seconds": dg.MetadataValue.float(round(scan_seconds, 2)),
+        "identity_graph_built": dg.MetadataValue.bool(current is not None),
+        "identity_graph_seconds": dg.MetadataValue.float(round(graph_seconds, 2)),
+        "erased_earlier_people_found_again": dg.MetadataValue.int(len(report.late)),
     }
     if compaction is not None:
         metadata["compaction_seconds"] = dg.MetadataValue.float(round(compaction.seconds, 2))

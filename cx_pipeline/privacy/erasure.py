@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +44,8 @@ from cx_pipeline.privacy.deferral import (
 from cx_pipeline.privacy.exports import scrub_export_dir
 from cx_pipeline.privacy.identifiers import normalize_email, normalize_phone, nullif_blank
 from cx_pipeline.privacy.keys import keyed_hashes
+from cx_pipeline.privacy.resolution_graph import RESOLUTION_MAP, build_resolution_graph, drop_resolution_graph
+from cx_pipeline.privacy.resolution_graph import SCHEMA_SUFFIX as RESOLUTION_SCHEMA_SUFFIX
 from cx_pipeline.privacy.scan import (
     Since,
     TableRef,
@@ -151,6 +153,9 @@ class ErasureReport:
     deferred_tables: list[TableRef] = field(default_factory=list)
     # Rows removed from tables an earlier run had left to a build that never completed.
     outstanding_rows_removed: int = 0
+    # People erased earlier whose new identifiers this run's graph tied to them: erased again, under their
+    # request (audit rows; no second log row).
+    late: list[Resolution] = field(default_factory=list)
 
     @property
     def rows_removed(self) -> int:
@@ -227,52 +232,113 @@ def pending_requests(
 
 
 def identity_map(connection: duckdb.DuckDBPyConnection) -> TableRef | None:
+    """The previous run's identity map (the marts' one, else the intermediate one), if any."""
     for schema, name in IDENTITY_MAP_CANDIDATES:
         if _table_exists(connection, schema, name):
             return TableRef(schema, name)
     return None
 
 
-def resolve(connection: duckdb.DuckDBPyConnection, requests: list[ErasureRequest]) -> list[Resolution]:
-    """Each request's customers and all their identifiers, through the previous run's identity map."""
-    resolutions = [Resolution(request, identifiers=set(request.identifiers())) for request in requests]
-    mapping = identity_map(connection)
-    if mapping is None or not resolutions:
-        return resolutions
+def identity_maps(connection: duckdb.DuckDBPyConnection, current: TableRef | None = None) -> list[TableRef]:
+    """The maps a request is resolved through: ``current`` (this run's graph, resolution_graph.py) and the
+    previous run's map, which names the customer ids the marts still hold."""
+    maps = (
+        [current] if current is not None and _table_exists(connection, current.schema, current.name) else []
+    )
+    previous = identity_map(connection)
+    return [*maps, previous] if previous is not None else maps
+
+
+def _expand(
+    connection: duckdb.DuckDBPyConnection, resolutions: list[Resolution], maps: list[TableRef]
+) -> None:
+    """Add to each resolution the customers its identifiers belong to in each map, and all their
+    identifiers (one step per map: the customers of the request's identifiers, not of theirs in turn)."""
+    if not maps or not resolutions:
+        return
     connection.execute(
         "create or replace temp table _cx360_request_ids "
         "(request_id varchar, identifier_type varchar, identifier_value varchar)"
     )
-    rows = [
-        [r.request.request_id, kind, value]
-        for r in resolutions
-        for kind, value in sorted(r.request.identifiers())
-    ]
+    rows = [[r.request.request_id, kind, value] for r in resolutions for kind, value in sorted(r.identifiers)]
     if rows:
         connection.executemany("insert into _cx360_request_ids values (?, ?, ?)", rows)
-    linked = connection.execute(
+    by_request = {r.request.request_id: r for r in resolutions}
+    for mapping in maps:
+        linked = connection.execute(
+            f"""
+            with customers as (
+                select distinct request_ids.request_id, identity_map.customer_id
+                from _cx360_request_ids as request_ids
+                inner join {mapping.qualified} as identity_map
+                    on request_ids.identifier_type = identity_map.identifier_type
+                    and request_ids.identifier_value = identity_map.identifier_value
+                where identity_map.customer_id is not null
+            )
+            select customers.request_id, customers.customer_id, identity_map.identifier_type,
+                identity_map.identifier_value
+            from customers
+            inner join {mapping.qualified} as identity_map on customers.customer_id = identity_map.customer_id
+            where identity_map.identifier_value is not null
+            """  # noqa: S608 - the map names come from a fixed allowlist
+        ).fetchall()
+        for request_id, customer_id, kind, value in linked:
+            resolution = by_request[request_id]
+            resolution.customer_ids.add(customer_id)
+            resolution.identifiers.add((kind, value))
+    connection.execute("drop table _cx360_request_ids")
+
+
+def resolve(
+    connection: duckdb.DuckDBPyConnection, requests: list[ErasureRequest], current: TableRef | None = None
+) -> list[Resolution]:
+    """Each request's customers and all their identifiers, through this run's identity graph (``current``,
+    when the step built one) and the previous run's map."""
+    resolutions = [Resolution(request, identifiers=set(request.identifiers())) for request in requests]
+    _expand(connection, resolutions, identity_maps(connection, current))
+    return resolutions
+
+
+def resolve_suppressed_people(connection: duckdb.DuckDBPyConnection, current: TableRef) -> list[Resolution]:
+    """People erased earlier who have identifiers that are not suppressed yet, found in this run's graph.
+
+    A customer of ``current`` (built without the suppression filter) holding any suppressed identifier is an
+    erased person: a late identify call or order tied a new device, account or phone to them. Each such
+    customer's identifiers not yet suppressed (and the previous map's customers of those identifiers) become
+    a resolution under the request that erased the person; every identifier is hashed once.
+    """
+    if not _table_exists(connection, current.schema, current.name):
+        return []
+    found = connection.execute(
         f"""
-        with customers as (
-            select distinct request_ids.request_id, identity_map.customer_id
-            from _cx360_request_ids as request_ids
-            inner join {mapping.qualified} as identity_map
-                on request_ids.identifier_type = identity_map.identifier_type
-                and request_ids.identifier_value = identity_map.identifier_value
-            where identity_map.customer_id is not null
+        with identifiers as (
+            select identifier_type, identifier_value, customer_id,
+                cx360_keyed_hash(identifier_value) as identifier_hash
+            from {current.qualified}
+            where customer_id is not null and identifier_value is not null
+        ),
+
+        erased_customers as (
+            select identifiers.customer_id, min(suppressed.request_id) as request_id
+            from identifiers
+            inner join privacy.suppressed_identifiers as suppressed
+                on identifiers.identifier_hash = suppressed.identifier_hash
+            group by identifiers.customer_id
         )
-        select customers.request_id, customers.customer_id, identity_map.identifier_type,
-            identity_map.identifier_value
-        from customers
-        inner join {mapping.qualified} as identity_map on customers.customer_id = identity_map.customer_id
-        where identity_map.identifier_value is not null
+
+        select erased_customers.request_id, identifiers.identifier_type, identifiers.identifier_value
+        from erased_customers
+        inner join identifiers on erased_customers.customer_id = identifiers.customer_id
+        where identifiers.identifier_hash not in (select identifier_hash from privacy.suppressed_identifiers)
+        order by 1, 2, 3
         """  # noqa: S608 - the map name comes from a fixed allowlist
     ).fetchall()
-    connection.execute("drop table _cx360_request_ids")
-    by_request = {r.request.request_id: r for r in resolutions}
-    for request_id, customer_id, kind, value in linked:
-        resolution = by_request[request_id]
-        resolution.customer_ids.add(customer_id)
-        resolution.identifiers.add((kind, value))
+    by_request: dict[str, Resolution] = {}
+    for request_id, kind, value in found:
+        request = ErasureRequest(request_id or "", None, None, None, None)
+        by_request.setdefault(request.request_id, Resolution(request)).identifiers.add((kind, value))
+    resolutions = list(by_request.values())
+    _expand(connection, resolutions, identity_maps(connection, current))
     return resolutions
 
 
@@ -361,10 +427,13 @@ def scrub_tables(
 
 
 def scrubbable_tables(connection: duckdb.DuckDBPyConnection) -> list[TableRef]:
+    # The erasure step's own identity graph (``*_erasure`` schemas) is dropped by the step itself.
     return [
         table
         for table in base_tables(connection, exclude_schemas=[PRIVACY_SCHEMA])
-        if (table.schema, table.name) not in SKIPPED_TABLES and not table.name.startswith("_cx360")
+        if (table.schema, table.name) not in SKIPPED_TABLES
+        and not table.name.startswith("_cx360")
+        and not table.schema.endswith(RESOLUTION_SCHEMA_SUFFIX)
     ]
 
 
@@ -418,8 +487,13 @@ def execute_erasure_requests(
     country_code: str = "1",
     rebuilt: Collection[TableRef] = (),
     window: timedelta = timedelta(0),
+    current: TableRef | None = None,
 ) -> ErasureReport:
     """Execute every pending request (steps 1-5 of the module doc) and scrub re-delivered rows.
+
+    ``current``: this run's identity graph (:mod:`resolution_graph`), when the step built one. Requests are
+    resolved through it as well as through the previous run's map, and people erased earlier whose new
+    identifiers it links to a suppressed one are erased again, under their request (logged in the audit).
 
     ``rebuilt``: the tables the dbt build of the same run replaces as a whole (:mod:`deferral`); they are
     not scrubbed here but left to the build, and recorded for the post-build verification. Empty (the
@@ -446,9 +520,10 @@ def execute_erasure_requests(
     report.outstanding_rows_removed = scrub_outstanding_tables(
         connection, rebuilt, run_id=run_id, now=executed_at, country_code=country_code
     )
-    if requests:
-        resolutions = resolve(connection, requests)
-        report.requests = resolutions
+    report.late = resolve_suppressed_people(connection, current) if current is not None else []
+    if requests or report.late:
+        report.requests = resolve(connection, requests, current)
+        resolutions = [*report.requests, *report.late]
         plaintexts = plaintext_needles(resolutions)
         needles = _needles_of(resolutions)
         tables = scrubbable_tables(connection)
@@ -471,7 +546,7 @@ def execute_erasure_requests(
             report.removed.update(file_removed)
             _audit(connection, file_removed, executed_at, run_id)
     if report.waiting and exports_dir is not None:
-        held_back = scrub_exports(exports_dir, _needles_of(resolve(connection, report.waiting)))
+        held_back = scrub_exports(exports_dir, _needles_of(resolve(connection, report.waiting, current)))
         report.export_rows_held_back = sum(held_back.values())
     report.suppression_list_size = connection.execute(
         "select count(*) from privacy.suppressed_identifiers"
@@ -538,6 +613,63 @@ def scrub_outstanding_tables(
     return sum(removed.values())
 
 
+def current_graph_for_erasure(
+    open_connection: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+    warehouse: Path,
+    log_dir: Path,
+    country_code: str = "1",
+) -> TableRef | None:
+    """Build this run's identity graph for the erasure step when it has something to resolve; its map.
+
+    Drops a graph a killed run left first. ``open_connection`` opens the warehouse (closed again before
+    dbt runs: one writer). The caller passes the map to :func:`execute_erasure_requests` and drops the
+    graph afterwards (:func:`drop_resolution_graph`).
+    """
+    with open_connection() as connection:
+        drop_resolution_graph(connection)
+        if not needs_current_graph(connection, country_code):
+            return None
+    build_resolution_graph(warehouse, log_dir)
+    return RESOLUTION_MAP
+
+
+def needs_current_graph(
+    connection: duckdb.DuckDBPyConnection, country_code: str = "1", *, now: datetime | None = None
+) -> bool:
+    """Whether the erasure step must resolve through this run's identity graph (resolution_graph.py):
+    requests are pending, or rows loaded since the previous scan hold a suppressed identifier (an erased
+    person's late or re-delivered records, which may tie new identifiers to them)."""
+    ensure_privacy_tables(connection)
+    if pending_requests(connection, country_code):
+        return True
+    tables, since = _new_raw_tables(connection)
+    if not tables or load_suppression_needles(connection) == 0:
+        end_scan(connection)
+        return False
+    register_scan_functions(connection, country_code)
+    try:
+        return any(scan_tables(connection, tables, since).values())
+    finally:
+        end_scan(connection)
+
+
+def _new_raw_tables(connection: duckdb.DuckDBPyConnection) -> tuple[list[TableRef], dict[TableRef, Since]]:
+    """The raw and quarantine tables, each limited to the rows loaded since the previous suppression scan."""
+    previous = connection.execute("select max(scanned_at) from privacy.suppression_scans").fetchall()[0][0]
+    tables: list[TableRef] = []
+    since: dict[TableRef, Since] = {}
+    for table in scrubbable_tables(connection):
+        if table.schema != "raw":
+            continue
+        for column in ("_loaded_at", "quarantined_at"):
+            if has_column(connection, table, column):
+                tables.append(table)
+                if previous is not None:
+                    since[table] = Since(column, previous)
+                break
+    return tables, since
+
+
 def scrub_new_raw_rows(
     connection: duckdb.DuckDBPyConnection,
     *,
@@ -556,23 +688,12 @@ def scrub_new_raw_rows(
     """
     scanned_at = now or datetime.now(UTC)
     ensure_privacy_tables(connection)
-    previous = connection.execute("select max(scanned_at) from privacy.suppression_scans").fetchall()[0][0]
     if load_suppression_needles(connection) == 0:
         end_scan(connection)
         connection.execute("insert into privacy.suppression_scans values (?, ?, 0)", [scanned_at, run_id])
         return 0
     register_scan_functions(connection, country_code)
-    tables: list[TableRef] = []
-    since: dict[TableRef, Since] = {}
-    for table in scrubbable_tables(connection):
-        if table.schema != "raw":
-            continue
-        for column in ("_loaded_at", "quarantined_at"):
-            if has_column(connection, table, column):
-                tables.append(table)
-                if previous is not None:
-                    since[table] = Since(column, previous)
-                break
+    tables, since = _new_raw_tables(connection)
     with _scan_transaction(connection):
         removed = scrub_tables(connection, tables, since)
         _audit(connection, removed, scanned_at, run_id)

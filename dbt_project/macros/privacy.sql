@@ -67,6 +67,12 @@
     {%- if columns | length == 0 -%}
         {{ exceptions.raise_compiler_error("exclude_suppressed needs at least one column") }}
     {%- endif -%}
+    {#- The erasure step's own identity graph (var `erasure_resolution`, built in "<schema>_erasure" and
+        dropped at once) must see erased people's records: their links to identifiers that arrived later are
+        what it looks for (docs/privacy.md, "Whatever order the data arrives in"). -#}
+    {%- if var('erasure_resolution', false) %}
+    true
+    {%- else -%}
     {#- A unit test mocks every source it sees; the list is not the unit under test, so it reads the table
         itself (created by the on-run-start hook) and needs no fixture. -#}
     {%- if model is mapping and model.get('resource_type') == 'unit_test' -%}
@@ -87,6 +93,7 @@
             in (select suppressed.identifier_hash from {{ suppression_list }} as suppressed)
     ))
     {%- endfor %}
+    {%- endif %}
 {%- endmacro %}
 
 
