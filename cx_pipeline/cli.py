@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-from cx_pipeline.settings import PROJECT_ROOT, Paths
+from cx_pipeline.settings import PROJECT_ROOT, Paths, SettingError, Settings, prepare_dagster_home
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -31,12 +30,6 @@ def _generate(args: argparse.Namespace) -> int:
     summary = generate(config, progress=not args.no_progress)
     print(summary.describe())
     return 0
-
-
-def _use_project_dagster_home() -> None:
-    """Record CLI runs in the project's own instance so `dagster dev` shows them too."""
-    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
 
 # At these console levels the run stays quiet: dbt's node-by-node lines (which dagster-dbt echoes to stdout,
@@ -66,7 +59,7 @@ def _landing_has_files(landing: Path) -> bool:
 def _run(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    paths = Paths.from_env()
+    paths = Settings.from_env().paths  # every setting checked before hours of work depend on it
     if not _landing_has_files(paths.landing):
         from cx_pipeline.generator import GeneratorConfig, generate
 
@@ -76,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         print(summary.describe())
 
-    _use_project_dagster_home()
+    prepare_dagster_home()  # the project's instance by default, so `dagster dev` shows CLI runs too
     from cx_pipeline.defs.dbt_project import prepare_dbt_manifest
 
     prepare_dbt_manifest()  # parses only when a model, macro or config changed
@@ -128,19 +121,18 @@ def _print_warehouse_summary(paths: Paths) -> None:
                 "distinct_channel_count, latest_nps_class "
                 "from marts.dim_customers order by net_revenue desc nulls last, customer_id limit 5"
             ).show(max_width=200)
-    from cx_pipeline.defs.cx import reports_dir
-
     for label, path in (
         ("BI serving copy", paths.serving / "cx360_bi.duckdb"),
         ("Audience exports", paths.exports),
-        ("CX report", reports_dir() / "cx_report.html"),
+        ("CX report", paths.reports / "cx_report.html"),
     ):
         if path.exists():
             print(f"{label}: {path}")
 
 
 def _ui(args: argparse.Namespace) -> int:
-    _use_project_dagster_home()
+    Settings.from_env()  # a bad setting is reported here, not by a materialization in the UI
+    prepare_dagster_home()  # the project's instance by default, so `dagster dev` shows CLI runs too
     command = [
         str(Path(sys.executable).parent / "dagster"),
         "dev",
@@ -193,7 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except SettingError as error:
+        print(f"cx360: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

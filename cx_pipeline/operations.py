@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cx_pipeline.settings import LANDING_ENV
+from cx_pipeline.settings import LANDING_DIR
 
 # errno values meaning "no room left": a full file system, or the user's quota on it.
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -61,7 +61,7 @@ def require_landing_dir(path: Path | str) -> Path:
     raise LandingDirMissingError(
         f"The landing folder {path.absolute()} {problem}, so there is nothing to ingest. Generate "
         "the sample data into it with `.venv/bin/cx360 generate` (`make run` does this when the folder "
-        f"is missing), or point {LANDING_ENV} at the folder holding your source files "
+        f"is missing), or point {LANDING_DIR.name} at the folder holding your source files "
         "(<landing>/<source>/*.csv|*.jsonl, "
         "see docs/sources.md).",
         path,

@@ -6,7 +6,6 @@ docs/clv.md.
 """
 
 import os
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -18,10 +17,9 @@ from cx_pipeline.cx import clv
 from cx_pipeline.cx.report import render_report
 from cx_pipeline.cx.report_data import REPORT_RELATIONS, load_report_data
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
-from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Paths
+from cx_pipeline.settings import DBT_PROJECT_DIR, Paths
 
 CX_GROUP = "cx"
-REPORTS_ENV = "CX360_REPORTS_DIR"
 CLV_KEY = dg.AssetKey(["marts", "customer_clv"])
 REPORT_KEY = dg.AssetKey(["reports", "cx_report"])
 ORDERS_KEY = dg.AssetKey(["marts", "fct_cx_orders"])
@@ -39,15 +37,6 @@ CLV_COLUMNS = (
     "predicted_clv_12m",
     "historical_clv",
 )
-
-
-def reports_dir() -> Path:
-    """``CX360_REPORTS_DIR``, else ``reports/`` beside the warehouse (``data/reports`` by default)."""
-    configured = os.environ.get(REPORTS_ENV)
-    if configured:
-        path = Path(configured).expanduser()
-        return path if path.is_absolute() else PROJECT_ROOT / path
-    return Paths.from_env().warehouse.parent / "reports"
 
 
 def dbt_var(name: str, default: Any) -> Any:
@@ -212,7 +201,7 @@ def cx_report(config: CxReportConfig, duckdb: DuckDBResource) -> dg.MaterializeR
     with duckdb.get_connection() as conn:
         data = load_report_data(conn, low_sample_threshold=threshold)
     html = render_report(data)
-    target = reports_dir() / "cx_report.html"
+    target = Paths.from_env().reports / "cx_report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".html.tmp")
     temporary.write_text(html, encoding="utf-8")

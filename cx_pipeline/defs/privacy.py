@@ -26,10 +26,10 @@ from cx_pipeline.defs.dbt_project import cx360_dbt_project
 from cx_pipeline.defs.exports import EXPORTS_KEY
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
 from cx_pipeline.privacy.deferral import load_manifest_nodes, rebuilt_relations
-from cx_pipeline.privacy.erasure import erasure_window_from_env, execute_erasure_requests
+from cx_pipeline.privacy.erasure import execute_erasure_requests
 from cx_pipeline.privacy.maintenance import compact_database, verify_after_build
 from cx_pipeline.privacy.scan import TableRef
-from cx_pipeline.settings import Paths
+from cx_pipeline.settings import ERASURE_WINDOW_HOURS, Paths
 
 SUPPRESSION_KEY = dg.AssetKey(["privacy", "suppressed_identifiers"])
 ERASURE_LOG_KEY = dg.AssetKey(["privacy", "erasure_log"])
@@ -133,7 +133,7 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
             run_id=context.run_id,
             now=datetime.now(UTC),
             rebuilt=rebuilt,
-            window=erasure_window_from_env(),
+            window=ERASURE_WINDOW_HOURS.read(),
         )
         scan_seconds = time.monotonic() - started
         scrubbed_served = report.requests or report.outstanding_rows_removed

@@ -6,7 +6,7 @@ from dagster_duckdb import DuckDBResource
 
 from cx_pipeline.defs.dbt_project import cx360_dbt_project
 from cx_pipeline.settings import export_warehouse_env
-from cx_pipeline.warehouse import WAREHOUSE_CONNECTION_CONFIG
+from cx_pipeline.warehouse import warehouse_connection_config
 
 # Every step that opens the warehouse joins this pool; dagster.yaml limits it to one step at a time
 # across runs because DuckDB admits a single writing process (dbt runs in a subprocess).
@@ -21,7 +21,7 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "duckdb": DuckDBResource(
-                database=str(warehouse), connection_config=dict(WAREHOUSE_CONNECTION_CONFIG)
+                database=str(warehouse), connection_config=warehouse_connection_config()
             ),
             "dbt": DbtCliResource(project_dir=cx360_dbt_project),
         },
