@@ -372,3 +372,29 @@ def test_a_relative_dagster_home_is_taken_from_the_project_root(monkeypatch: pyt
     project = yaml.safe_load((settings.PROJECT_DAGSTER_HOME / DAGSTER_YAML).read_text(encoding="utf-8"))
     assert project["telemetry"] == {"enabled": False}
     assert os.environ[settings.DAGSTER_HOME.name] == ".dagster_home"  # reading changes nothing
+
+
+# --- the Dagster project's configuration points at what exists ---
+
+
+def test_the_code_location_has_one_name_and_the_dg_config_points_at_real_modules() -> None:
+    import importlib.util
+    import tomllib
+
+    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    workspace = yaml.safe_load((PROJECT_ROOT / "workspace.yaml").read_text(encoding="utf-8"))
+    [location] = [entry["python_module"] for entry in workspace["load_from"]]
+    dagster, dg_project = pyproject["tool"]["dagster"], pyproject["tool"]["dg"]["project"]
+    # dg warns at every load when its name differs from the workspace's (it defaults to the folder's name).
+    assert location["location_name"] == dagster["code_location_name"] == dg_project["code_location_name"]
+    assert location["module_name"] == dagster["module_name"]
+    modules = [
+        dagster["module_name"],
+        dg_project["root_module"],
+        dg_project.get("defs_module", "cx_pipeline.defs"),
+    ]
+    modules += [name.removesuffix(".*") for name in dg_project.get("registry_modules", [])]
+    for module in modules:
+        assert importlib.util.find_spec(module) is not None, (
+            f"pyproject.toml names {module}, which does not exist"
+        )
