@@ -49,22 +49,20 @@ class Variable(Generic[T]):
     # Never echo the value (in errors or anywhere else).
     secret: bool = False
 
-    def text(self, environ: Mapping[str, str] | None = None) -> str | None:
-        """The text cx360 parses: the value without surrounding blanks, ``default`` when unset or empty."""
-        value = (os.environ if environ is None else environ).get(self.name)
-        return self.default if value is None or value == "" else value.strip()
+    def value(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The value as set in ``environ`` (default: the process's environment); None when unset or empty."""
+        return (os.environ if environ is None else environ).get(self.name) or None
 
     def read(self, environ: Mapping[str, str] | None = None) -> T:
-        text = self.text(environ)
-        assert text is not None  # a Variable always has a default
-        return self._parse(text)
+        value = self.value(environ)
+        return self._parse(self.default if value is None else value)
 
-    def _parse(self, text: str) -> T:
+    def _parse(self, value: str) -> T:
         try:
-            return self.parse(text)
+            return self.parse(value.strip())
         except (ValueError, OverflowError) as error:
             # A secret's parse error may quote the value: neither is shown.
-            what = f"{text!r} cannot be used: {error}"
+            what = f"{value!r} cannot be used: {error}"
             if self.secret:
                 what = "(the value is secret) cannot be used"
             raise SettingError(f"{self.name}={what}. Accepted: {self.accepted}.") from None
@@ -82,8 +80,8 @@ class OptionalVariable(Variable[T]):
     unset_means: str = ""
 
     def read(self, environ: Mapping[str, str] | None = None) -> T | None:  # type: ignore[override]
-        text = self.text(environ)
-        return None if text is None else self._parse(text)
+        value = self.value(environ)
+        return None if value is None else self._parse(value)
 
     @property
     def documented_default(self) -> str:
@@ -421,15 +419,16 @@ def prepare_dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / DAGSTER_YAML
     if not config.exists():
-        config.write_text((PROJECT_DAGSTER_HOME / DAGSTER_YAML).read_text(encoding="utf-8"), encoding="utf-8")
+        project = (PROJECT_DAGSTER_HOME / DAGSTER_YAML).read_text(encoding="utf-8")
+        config.write_text(f"# Copied by cx360 from {DAGSTER_YAML} of the project's own instance.\n{project}")
         return home
     text = config.read_text(encoding="utf-8")
     settings = yaml.safe_load(text) or {}
     telemetry = settings.get("telemetry")
-    if telemetry is None:
+    if "telemetry" not in settings:
         config.write_text(text.rstrip("\n") + "\n" + _TELEMETRY_OFF, encoding="utf-8")
-    elif "enabled" not in telemetry:
-        settings["telemetry"] = {**telemetry, "enabled": False}
+    elif not isinstance(telemetry, dict) or "enabled" not in telemetry:
+        settings["telemetry"] = {**(telemetry if isinstance(telemetry, dict) else {}), "enabled": False}
         config.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
     return home
 
