@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from benchmarks.procmon import MonitoredRun, run_monitored
+from cx_pipeline import settings
 from cx_pipeline.settings import PROJECT_ROOT
 
 # Stage names, in report order. dbt stages are measured inside the dbt build step.
@@ -190,21 +191,20 @@ def run_environment(run_dir: Path, landing: Path, truth: Path, tree: Path | None
     }
     env.update(
         {
-            "DAGSTER_HOME": str(home),
-            "CX360_WAREHOUSE": str(run_dir / "warehouse" / "cx360.duckdb"),
-            "CX360_LANDING_DIR": str(landing),
-            "CX360_TRUTH_DIR": str(truth),
-            "CX360_EXPORTS_DIR": str(run_dir / "exports"),
-            "CX360_SERVING_DIR": str(run_dir / "serving"),
-            "CX360_QUARANTINE_DIR": str(run_dir / "quarantine"),
-            "CX360_REPORTS_DIR": str(run_dir / "reports"),
+            settings.DAGSTER_HOME.name: str(home),
+            settings.WAREHOUSE.name: str(run_dir / "warehouse" / "cx360.duckdb"),
+            settings.LANDING_DIR.name: str(landing),
+            settings.TRUTH_DIR.name: str(truth),
+            settings.EXPORTS_DIR.name: str(run_dir / "exports"),
+            settings.SERVING_DIR.name: str(run_dir / "serving"),
+            settings.QUARANTINE_DIR.name: str(run_dir / "quarantine"),
+            settings.REPORTS_DIR.name: str(run_dir / "reports"),
             # The dataset was written completely before the run: nothing is still being delivered.
-            "CX360_LANDING_SETTLE_SECONDS": "0",
-            "CX360_KEY_FILE": str(run_dir / "secrets" / "cx360.key"),
+            settings.LANDING_SETTLE_SECONDS.name: "0",
+            settings.KEY_FILE.name: str(run_dir / "secrets" / "cx360.key"),
             "DO_NOT_TRACK": "1",
             "DAGSTER_DISABLE_TELEMETRY": "1",
             "PYTHONUNBUFFERED": "1",
-            "CX360_BENCH_TREE": str(tree or PROJECT_ROOT),
         }
     )
     if tree is not None:
@@ -220,10 +220,12 @@ def run_pipeline(
     landing_records: int,
     timeout: float | None = None,
     interval: float = 0.2,
+    tree: Path | None = None,
 ) -> PipelineRun:
-    """``cx360 run`` once with ``env``; then read its stages from Dagster's event log and dbt."""
+    """``cx360 run`` once with ``env`` in ``tree`` (a snapshot of the code, default the project itself); then
+    read its stages from Dagster's event log and dbt."""
     log_path = run_dir / f"{label}.log"
-    tree = Path(env.get("CX360_BENCH_TREE") or PROJECT_ROOT)
+    tree = tree or PROJECT_ROOT
     monitored = run_monitored(
         [sys.executable, "-m", "cx_pipeline.cli", "run", "--no-progress"],
         env=env,
@@ -234,7 +236,8 @@ def run_pipeline(
     )
     result = PipelineRun(label=label, monitored=monitored)
     try:
-        _read_timings(result, Path(env["DAGSTER_HOME"]), run_dir, label, landing_records, env, tree)
+        home = Path(env[settings.DAGSTER_HOME.name])
+        _read_timings(result, home, run_dir, label, landing_records, env, tree)
     except Exception as error:  # the wall time and memory stand even when the details cannot be read
         result.error = f"stage timings unavailable: {type(error).__name__}: {error}"
     if result.ok and not monitored.ok:
@@ -455,7 +458,7 @@ def _read_timings(
     run_id, status, run_start, _run_end, steps = _read_dagster_steps(dagster_home, monitored.started_at)
     result.run_id, result.status = run_id, status
     result.failed_steps = [s.key for s in steps if s.status == "FAILURE"]
-    relation_rows = _relation_rows(Path(env["CX360_WAREHOUSE"]))
+    relation_rows = _relation_rows(Path(env[settings.WAREHOUSE.name]))
     by_stage: dict[str, list[_Step]] = {}
     for step in steps:
         by_stage.setdefault(_step_stage(step), []).append(step)

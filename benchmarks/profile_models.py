@@ -87,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import duckdb
 
-    os.environ["CX360_KEY_FILE"] = str(args.run / "secrets" / "cx360.key")
     from cx_pipeline.privacy.keys import register_udfs
+    from cx_pipeline.settings import KEY_FILE
+
+    os.environ[KEY_FILE.name] = str(args.run / "secrets" / "cx360.key")
 
     settings = dict(DEFAULT_SETTINGS)
     for item in args.set:

@@ -237,7 +237,9 @@ def run_scale(args: argparse.Namespace, customers: int, repeats: int, pandas_sta
         datasets.link_landing(dataset.landing, landing)
         env = pipeline.run_environment(run_dir, landing, dataset.truth, args.tree)
         log("  full build (cx360 run) ...")
-        full = pipeline.run_pipeline("full", run_dir, env, landing_records, timeout=args.pipeline_timeout)
+        full = pipeline.run_pipeline(
+            "full", run_dir, env, landing_records, timeout=args.pipeline_timeout, tree=args.tree
+        )
         result["full"] = _pipeline_dict(full)
         log(
             f"    {full.monitored.wall_seconds:.1f} s, peak {full.monitored.peak_tree_rss / GIB:.2f} GiB"
@@ -253,7 +255,7 @@ def run_scale(args: argparse.Namespace, customers: int, repeats: int, pandas_sta
             )
             log("  incremental run (cx360 run after one day's drop) ...")
             incremental = pipeline.run_pipeline(
-                "incremental", run_dir, env, increment_records, timeout=args.pipeline_timeout
+                "incremental", run_dir, env, increment_records, timeout=args.pipeline_timeout, tree=args.tree
             )
             result["incremental"] = _pipeline_dict(incremental)
             log(

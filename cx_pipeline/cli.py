@@ -12,7 +12,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cx_pipeline.settings import LANDING_SETTLE_ENV, PROJECT_ROOT, Paths
+from cx_pipeline.settings import (
+    LANDING_SETTLE_SECONDS,
+    PROJECT_ROOT,
+    Paths,
+    SettingError,
+    Settings,
+    prepare_dagster_home,
+)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -61,12 +68,6 @@ def _generate_next_days(args: argparse.Namespace, paths: Paths) -> int:
     for summary in summaries:
         print(summary.describe())
     return 0
-
-
-def _use_project_dagster_home() -> None:
-    """Record CLI runs in the project's own instance so `dagster dev` shows them too."""
-    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home"))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
 
 
 # At these console levels the run stays quiet: dbt's node-by-node lines (which dagster-dbt echoes to stdout,
@@ -134,7 +135,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     from cx_pipeline.warehouse import WarehouseLockedError
 
-    paths = Paths.from_env()
+    paths = Settings.from_env().paths  # every setting checked before hours of work depend on it
     try:
         needs_sample = _needs_sample(paths, sample_requested=args.sample)
         with hold_run_lock(paths.warehouse, wait=not args.no_wait):
@@ -142,7 +143,7 @@ def _run(args: argparse.Namespace) -> int:
             if needs_sample and _needs_sample(paths, sample_requested=args.sample):
                 _generate_sample(paths, progress=not args.no_progress)
                 # This process wrote the files and they are complete: no waiting for them to settle.
-                os.environ[LANDING_SETTLE_ENV] = "0"
+                os.environ[LANDING_SETTLE_SECONDS.name] = "0"
             result = _run_job(args, paths)
     except (
         ExplainedFileNotFoundError,
@@ -165,7 +166,7 @@ class UnknownJobError(LookupError):
 
 
 def _run_job(args: argparse.Namespace, paths: Paths) -> Any:
-    _use_project_dagster_home()
+    prepare_dagster_home()  # the project's instance by default, so `dagster dev` shows CLI runs too
     from cx_pipeline.defs.dbt.project import prepare_dbt_manifest
 
     prepare_dbt_manifest()  # parses only when a model, macro or config changed
@@ -238,19 +239,18 @@ def _print_warehouse_summary(paths: Paths) -> None:
                 "distinct_channel_count, latest_nps_class "
                 "from marts.dim_customers order by net_revenue desc nulls last, customer_id limit 5"
             ).show(max_width=200)
-    from cx_pipeline.defs.cx import reports_dir
-
     for label, path in (
         ("BI serving copy", paths.serving / "cx360_bi.duckdb"),
         ("Audience exports", paths.exports),
-        ("CX report", reports_dir() / "cx_report.html"),
+        ("CX report", paths.reports / "cx_report.html"),
     ):
         if path.exists():
             print(f"{label}: {path}")
 
 
 def _ui(args: argparse.Namespace) -> int:
-    _use_project_dagster_home()
+    Settings.from_env()  # a bad setting is reported here, not by a materialization in the UI
+    prepare_dagster_home()  # the project's instance by default, so `dagster dev` shows CLI runs too
     command = [
         str(Path(sys.executable).parent / "dagster"),
         "dev",
@@ -350,7 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except SettingError as error:
+        print(f"cx360: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

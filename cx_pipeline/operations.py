@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cx_pipeline.settings import LANDING_ENV
+from cx_pipeline.settings import LANDING_DIR
 
 # errno values meaning "no room left": a full file system, or the user's quota on it.
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -77,7 +77,7 @@ def require_landing_dir(path: Path | str) -> Path:
     raise LandingDirMissingError(
         f"The landing folder {path.absolute()} {problem}, so there is nothing to ingest. Generate "
         "the sample data into it with `.venv/bin/cx360 generate` or `cx360 run --sample` (`make run` "
-        f"does this for the project's own data/landing), or point {LANDING_ENV} at the folder holding "
+        f"does this for the project's own data/landing), or point {LANDING_DIR.name} at the folder holding "
         "your source files (<landing>/<source>/*.csv|*.jsonl, see docs/sources.md).",
         path,
     )
@@ -112,7 +112,7 @@ def should_generate_sample(
             require_landing_dir(landing)  # raises LandingDirMissingError naming the folder and the fix
         raise LandingDirEmptyError(
             f"The landing folder {landing.absolute()} holds no source files (<landing>/<source>/<file>), so "
-            f"there is nothing to ingest. Check {LANDING_ENV} and that the share is mounted. To try the "
+            f"there is nothing to ingest. Check {LANDING_DIR.name} and that the share is mounted. To try the "
             "pipeline on synthetic data instead, run `cx360 run --sample` (writes the sample data into that "
             "folder) or unset the variable to use the project's data/landing. Nothing was changed.",
             landing,
@@ -122,7 +122,7 @@ def should_generate_sample(
             f"The landing folder {landing.absolute()} is empty, but the warehouse {warehouse.absolute()} "
             f"already holds {warehouse_loaded_files} loaded landing files. Writing the sample data now would "
             "mix synthetic people into it, and same-named sample files would replace real deliveries. Point "
-            f"{LANDING_ENV} at the folder holding the deliveries, or use another warehouse "
+            f"{LANDING_DIR.name} at the folder holding the deliveries, or use another warehouse "
             "(CX360_WAREHOUSE) for the sample (`make clean` removes the default one). Nothing was changed.",
             warehouse,
         )

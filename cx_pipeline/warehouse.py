@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-MEMORY_LIMIT_ENV = "CX360_DUCKDB_MEMORY_LIMIT"
-DEFAULT_MEMORY_LIMIT = "4GB"
+from cx_pipeline.settings import DUCKDB_FORCE_COMPRESSION, DUCKDB_MEMORY_LIMIT
 
-# Every connection runs in UTC so timestamps mean the same in Dagster, dbt and BI (see FIELD_NOTES).
-# DuckDB would take 80% of RAM by default; with a limit it spills to `<warehouse>.tmp/` instead, so the
-# pipeline's footprint stays predictable next to other work (dbt's connection gets the same limit in
-# profiles.yml).
-WAREHOUSE_CONNECTION_CONFIG: dict[str, Any] = {
-    "TimeZone": "UTC",
-    "autoinstall_known_extensions": False,
-    "memory_limit": os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT,
-}
+
+def warehouse_connection_config() -> dict[str, Any]:
+    """The DuckDB settings of every warehouse connection (dbt's profile sets the same ones).
+
+    UTC, so timestamps mean the same in Dagster, dbt and BI (the process's zone would apply otherwise).
+    DuckDB would take 80% of RAM by default; with a limit it spills to `<warehouse>.tmp/` instead, so the
+    pipeline's footprint stays predictable next to other work. ``force_compression`` only when not `auto`.
+    """
+    config: dict[str, Any] = {
+        "TimeZone": "UTC",
+        "autoinstall_known_extensions": False,
+        "memory_limit": DUCKDB_MEMORY_LIMIT.read(),
+    }
+    compression = DUCKDB_FORCE_COMPRESSION.read()
+    if compression != "auto":
+        config["force_compression"] = compression
+    return config
 
 
 # DuckDB names the holder of a conflicting lock: `... Conflicting lock is held in /usr/bin/python3 (PID 42)`.
@@ -69,7 +75,7 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return duckdb.connect(str(path), read_only=read_only, config=dict(WAREHOUSE_CONNECTION_CONFIG))
+        return duckdb.connect(str(path), read_only=read_only, config=warehouse_connection_config())
     except duckdb.IOException as error:
         locked = locked_error(path, error)
         if locked is not None:

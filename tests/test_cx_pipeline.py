@@ -16,7 +16,7 @@ def cx_warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     from dagster_duckdb import DuckDBResource
 
     from cx_pipeline.defs.cx import customer_clv, cx_report
-    from cx_pipeline.warehouse import WAREHOUSE_CONNECTION_CONFIG
+    from cx_pipeline.warehouse import warehouse_connection_config
 
     sample = private_copy(shared_default_sample(tmp_path_factory), tmp_path_factory.mktemp("cx"))
     root, warehouse = sample.root, sample.warehouse
@@ -34,7 +34,7 @@ def cx_warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
             [customer_clv, cx_report],
             resources={
                 "duckdb": DuckDBResource(
-                    database=str(warehouse), connection_config=dict(WAREHOUSE_CONNECTION_CONFIG)
+                    database=str(warehouse), connection_config=warehouse_connection_config()
                 )
             },
         )

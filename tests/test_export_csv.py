@@ -120,7 +120,7 @@ def test_a_bom_is_written_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_a_wrong_bom_setting_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CX360_EXPORTS_CSV_BOM", "maybe")
-    from cx_pipeline.settings import exports_csv_bom
+    from cx_pipeline.settings import SettingError, exports_csv_bom
 
-    with pytest.raises(ValueError, match="CX360_EXPORTS_CSV_BOM must be true or false, got 'maybe'"):
+    with pytest.raises(SettingError, match="CX360_EXPORTS_CSV_BOM='maybe' cannot be used: not true or false"):
         exports_csv_bom()

@@ -324,7 +324,6 @@ def _requests_for(victims: list[Person]) -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    from cx_pipeline import warehouse as warehouse_module
     from cx_pipeline.generator import GeneratorConfig, generate
     from cx_pipeline.settings import Paths
 
@@ -341,9 +340,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             patch.setenv(name, str(value))
         patch.setenv("CX360_PSEUDONYMISATION_KEY", secrets.token_hex(32))
         # Plain strings in the file, so the byte search sees whatever is physically there (dbt via the
-        # profile, Python connections via the shared connection settings).
+        # profile, Python connections via the shared connection settings: both read this variable).
         patch.setenv("CX360_DUCKDB_FORCE_COMPRESSION", "uncompressed")
-        patch.setitem(warehouse_module.WAREHOUSE_CONNECTION_CONFIG, "force_compression", "uncompressed")
         paths = Paths.from_env()
 
         generate(

@@ -13,6 +13,7 @@ import pytest
 from cx_pipeline.privacy import keys
 from cx_pipeline.privacy.identifiers import candidates, extract_emails, normalize_email, normalize_phone
 from cx_pipeline.privacy.keys import keyed_hash, keyed_hashes, load_key, register_udfs
+from cx_pipeline.settings import PRIVACY_SCAN_VALUES_PER_PASS
 
 
 @pytest.fixture
@@ -313,7 +314,7 @@ def test_a_scan_in_several_passes_finds_what_one_pass_finds(scan_db, monkeypatch
     single = scan.scan_tables(scan_db, tables)
     assert len(single) == 2  # both tables hold a needle
 
-    monkeypatch.setattr(scan, "VALUES_PER_PASS", 2)
+    monkeypatch.setenv(PRIVACY_SCAN_VALUES_PER_PASS.name, "2")
     units = [(table, scan.scan_columns(scan_db, table)) for table in tables]
     passes = scan.scan_passes(scan_db, units)
     # One family per column name, never split between passes unless it alone exceeds one: email (as large
@@ -358,7 +359,7 @@ def test_large_tables_are_sampled_so_only_high_cardinality_families_get_passes_o
     assert estimates[("s.big", "source_system")] < 10_000 and estimates[("s.big", "campaign_name")] < 10_000
     assert estimates[("s.small", "touchpoint_id")] == 1000  # not sampled: its rows
 
-    monkeypatch.setattr(scan, "VALUES_PER_PASS", 100_000)
+    monkeypatch.setenv(PRIVACY_SCAN_VALUES_PER_PASS.name, "100000")
     passes = scan.scan_passes(scan_db, units)
     low = [p for p in passes if p.units == ((big, ("campaign_name", "source_system")),)]
     assert len(low) == 1 and low[0].parts == 1
@@ -761,17 +762,18 @@ def test_requests_within_the_execution_window_wait_but_leave_the_exports_at_once
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from cx_pipeline.privacy.erasure import WINDOW_ENV, erasure_window_from_env, execute_erasure_requests
+    from cx_pipeline.privacy.erasure import execute_erasure_requests
+    from cx_pipeline.settings import ERASURE_WINDOW_HOURS
 
     monkeypatch.setenv(keys.KEY_ENV, "k" * 32)
-    monkeypatch.delenv(WINDOW_ENV, raising=False)
-    assert erasure_window_from_env() == timedelta(0)  # default: executed on the next run, as before
-    monkeypatch.setenv(WINDOW_ENV, "48")
-    assert erasure_window_from_env() == timedelta(hours=48)
+    monkeypatch.delenv(ERASURE_WINDOW_HOURS.name, raising=False)
+    assert ERASURE_WINDOW_HOURS.read() == timedelta(0)  # default: executed on the next run, as before
+    monkeypatch.setenv(ERASURE_WINDOW_HOURS.name, "48")
+    assert ERASURE_WINDOW_HOURS.read() == timedelta(hours=48)
     for bad in ("-1", "soon", str(24 * 40)):
-        monkeypatch.setenv(WINDOW_ENV, bad)
-        with pytest.raises(ValueError, match=WINDOW_ENV):
-            erasure_window_from_env()
+        monkeypatch.setenv(ERASURE_WINDOW_HOURS.name, bad)
+        with pytest.raises(ValueError, match=ERASURE_WINDOW_HOURS.name):
+            ERASURE_WINDOW_HOURS.read()
 
     at = datetime(2026, 11, 6, tzinfo=UTC)
     exports = tmp_path / "exports"

@@ -6,7 +6,6 @@ docs/clv.md.
 """
 
 import os
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -19,14 +18,13 @@ from cx_pipeline.cx.report import render_report
 from cx_pipeline.cx.report_data import REPORT_RELATIONS, load_report_data
 from cx_pipeline.defs.dbt.translator import dbt_asset_key
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
-from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Paths
+from cx_pipeline.settings import DBT_PROJECT_DIR, Paths
 
 # The CLV is a mart and the report a published file, so they sit in those groups of the flow; the tag `cx`
 # (the dbt CX models carry it too) selects the whole CX part in the UI (`tag:cx`).
 CLV_GROUP = "marts"
 REPORT_GROUP = "exports"
 CX_TAGS = {"cx": ""}
-REPORTS_ENV = "CX360_REPORTS_DIR"
 # customer_clv is written by the asset below, not by dbt: its key is its relation, like a dbt model's.
 CLV_RELATION = ("marts", "customer_clv")
 CLV_KEY = dg.AssetKey(list(CLV_RELATION))
@@ -46,15 +44,6 @@ CLV_COLUMNS = (
     "predicted_clv_12m",
     "historical_clv",
 )
-
-
-def reports_dir() -> Path:
-    """``CX360_REPORTS_DIR``, else ``reports/`` beside the warehouse (``data/reports`` by default)."""
-    configured = os.environ.get(REPORTS_ENV)
-    if configured:
-        path = Path(configured).expanduser()
-        return path if path.is_absolute() else PROJECT_ROOT / path
-    return Paths.from_env().warehouse.parent / "reports"
 
 
 def dbt_var(name: str, default: Any) -> Any:
@@ -221,7 +210,7 @@ def cx_report(config: CxReportConfig, duckdb: DuckDBResource) -> dg.MaterializeR
     with duckdb.get_connection() as conn:
         data = load_report_data(conn, low_sample_threshold=threshold)
     html = render_report(data)
-    target = reports_dir() / "cx_report.html"
+    target = Paths.from_env().reports / "cx_report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".html.tmp")
     temporary.write_text(html, encoding="utf-8")

@@ -29,15 +29,11 @@ from cx_pipeline.defs.ingestion import RAW_ASSET_KEYS
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
 from cx_pipeline.defs.serving import SERVING_KEY
 from cx_pipeline.privacy.deferral import rebuilt_relations
-from cx_pipeline.privacy.erasure import (
-    current_graph_for_erasure,
-    erasure_window_from_env,
-    execute_erasure_requests,
-)
+from cx_pipeline.privacy.erasure import current_graph_for_erasure, execute_erasure_requests
 from cx_pipeline.privacy.maintenance import compact_database, verify_after_build
 from cx_pipeline.privacy.resolution_graph import drop_resolution_graph
 from cx_pipeline.privacy.scan import TableRef
-from cx_pipeline.settings import Paths
+from cx_pipeline.settings import ERASURE_WINDOW_HOURS, Paths
 
 SUPPRESSION_KEY = dg.AssetKey(["privacy", "suppressed_identifiers"])
 ERASURE_LOG_KEY = dg.AssetKey(["privacy", "erasure_log"])
@@ -147,7 +143,7 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
                 run_id=context.run_id,
                 now=datetime.now(UTC),
                 rebuilt=rebuilt,
-                window=erasure_window_from_env(),
+                window=ERASURE_WINDOW_HOURS.read(),
                 current=current,
             )
         finally:

@@ -5,7 +5,7 @@ from dagster_duckdb import DuckDBResource
 
 from cx_pipeline.defs.dbt.project import dbt_cli_resource
 from cx_pipeline.settings import export_warehouse_env
-from cx_pipeline.warehouse import WAREHOUSE_CONNECTION_CONFIG
+from cx_pipeline.warehouse import warehouse_connection_config
 
 # Every step that opens the warehouse joins this pool; dagster.yaml limits it to one step at a time
 # across runs because DuckDB admits a single writing process (dbt runs in a subprocess).
@@ -20,7 +20,7 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "duckdb": DuckDBResource(
-                database=str(warehouse), connection_config=dict(WAREHOUSE_CONNECTION_CONFIG)
+                database=str(warehouse), connection_config=warehouse_connection_config()
             ),
             "dbt": dbt_cli_resource(),
         },

@@ -25,7 +25,6 @@ Every run first scrubs raw rows loaded since the previous scan against the whole
 
 from __future__ import annotations
 
-import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -70,10 +69,6 @@ IDENTITY_MAP_CANDIDATES = (
     ("marts", "customer_identity_map"),
     ("intermediate", "int_identifiers_resolved"),
 )
-# Requests loaded less than this many hours ago may wait for a later run (batching); 0 (default): none wait.
-WINDOW_ENV = "CX360_ERASURE_WINDOW_HOURS"
-# GDPR Art. 12(3): without undue delay, within one month at the latest. Runs are daily, so leave a margin.
-MAX_WINDOW = timedelta(days=21)
 # Identifier types of the identity map; request columns map onto them.
 REQUEST_IDENTIFIER_TYPES = {"email": "email", "phone": "phone", "user_id": "user_id"}
 # The bi schema's customer pseudonym: macros/privacy.sql `pseudonymise(customer_id, 'customer')`.
@@ -176,18 +171,6 @@ def _table_exists(connection: duckdb.DuckDBPyConnection, schema: str, name: str)
             [schema, name],
         ).fetchall()[0][0]
     )
-
-
-def erasure_window_from_env() -> timedelta:
-    """The execution window (:data:`WINDOW_ENV`, hours; default 0: every request runs on the next run)."""
-    text = (os.environ.get(WINDOW_ENV) or "0").strip()
-    try:
-        window = timedelta(hours=float(text))
-    except ValueError:
-        raise ValueError(f"{WINDOW_ENV} must be a number of hours, got {text!r}") from None
-    if window < timedelta(0) or window > MAX_WINDOW:
-        raise ValueError(f"{WINDOW_ENV} must be between 0 and {MAX_WINDOW.days * 24} hours, got {text}")
-    return window
 
 
 def pending_requests(

@@ -38,9 +38,10 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-KEY_ENV = "CX360_PSEUDONYMISATION_KEY"
-KEY_FILE_ENV = "CX360_KEY_FILE"
-DEFAULT_KEY_FILE = ".secrets/cx360.key"
+from cx_pipeline.settings import KEY_FILE, PSEUDONYMISATION_KEY
+
+KEY_ENV = PSEUDONYMISATION_KEY.name
+KEY_FILE_ENV = KEY_FILE.name
 KEYED_HASH_FUNCTION = "cx360_keyed_hash"
 # Connection variables holding the HMAC pads (BLOB, 64 bytes each); never written to the database.
 IPAD_VARIABLE = "cx360_hmac_ipad"
@@ -59,10 +60,7 @@ class PseudonymisationKeyError(RuntimeError):
 
 
 def key_file_path() -> Path:
-    from cx_pipeline.settings import PROJECT_ROOT
-
-    path = Path(os.environ.get(KEY_FILE_ENV) or DEFAULT_KEY_FILE).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    return KEY_FILE.read()
 
 
 def _create_key_file(path: Path) -> None:
@@ -82,9 +80,9 @@ def _create_key_file(path: Path) -> None:
 
 def load_key() -> bytes:
     """The key bytes from the environment or the key file (created on first use)."""
-    from_env = os.environ.get(KEY_ENV)
-    if from_env:
-        key = from_env.strip().encode()
+    from_env = PSEUDONYMISATION_KEY.read()
+    if from_env is not None:
+        key = from_env.encode()
         source = KEY_ENV
     else:
         path = key_file_path()

@@ -2,7 +2,7 @@
 
 DuckDB keeps deleted rows in the file until their blocks are reused, and a dropped or rebuilt table (every
 dbt run) leaves its old blocks as free space with the old bytes inside; VACUUM does not reclaim them
-(docs/privacy.md, FIELD_NOTES). ``COPY FROM DATABASE`` into a new file writes only live data, so
+(docs/privacy.md, Erasure, step 7). ``COPY FROM DATABASE`` into a new file writes only live data, so
 :func:`compact_database` copies the warehouse into a fresh file next to it and swaps it in with
 ``os.replace``. Nothing may hold the file open meanwhile (in Dagster every warehouse step shares one pool).
 """
@@ -31,11 +31,8 @@ from cx_pipeline.privacy.scan import (
     scan_tables,
     sql_string,
 )
+from cx_pipeline.settings import DUCKDB_FORCE_COMPRESSION, PRIVACY_BYTE_SCAN, byte_scan_on
 
-COMPACTION_ENV = "CX360_DUCKDB_FORCE_COMPRESSION"
-# When the verification scans the file's bytes: `auto` (default) only with uncompressed storage (forensic
-# mode, where the scan is conclusive), `always`, or `never`.
-BYTE_SCAN_ENV = "CX360_PRIVACY_BYTE_SCAN"
 _ATTACH_ALIAS = "cx360_compacted"
 _MARKER_TABLE = "privacy.compactions"
 
@@ -54,13 +51,15 @@ class CompactionResult:
 
 
 def connection_config(base: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The warehouse connection settings plus ``force_compression`` from CX360_DUCKDB_FORCE_COMPRESSION."""
-    from cx_pipeline.warehouse import WAREHOUSE_CONNECTION_CONFIG
+    """The warehouse connection settings (or ``base``) with the configured ``force_compression``."""
+    from cx_pipeline.warehouse import warehouse_connection_config
 
-    config = dict(WAREHOUSE_CONNECTION_CONFIG if base is None else base)
-    forced = os.environ.get(COMPACTION_ENV)
-    if forced:
-        config["force_compression"] = forced
+    forced = warehouse_connection_config()
+    if base is None:
+        return forced
+    config = dict(base)
+    if "force_compression" in forced:
+        config["force_compression"] = forced["force_compression"]
     return config
 
 
@@ -187,18 +186,13 @@ def verify_file_bytes(path: Path | str, needles: dict[str, str | None]) -> set[s
 
 
 def byte_scan_enabled() -> bool:
-    """Whether the verification scans the file's bytes (:data:`BYTE_SCAN_ENV`).
+    """Whether the verification scans the file's bytes (``CX360_PRIVACY_BYTE_SCAN``, cx_pipeline.settings).
 
     By default only in forensic mode (``CX360_DUCKDB_FORCE_COMPRESSION=uncompressed``): with DuckDB's
     compression (dictionary, FSST) strings are not stored as plain bytes, so a clean byte scan proves nothing
     there; the compaction is what removes deleted and freed data from the file.
     """
-    mode = (os.environ.get(BYTE_SCAN_ENV) or "auto").strip().lower()
-    if mode in {"always", "1", "true", "yes"}:
-        return True
-    if mode in {"never", "0", "false", "no"}:
-        return False
-    return (os.environ.get(COMPACTION_ENV) or "").strip().lower() == "uncompressed"
+    return byte_scan_on(PRIVACY_BYTE_SCAN.read(), DUCKDB_FORCE_COMPRESSION.read())
 
 
 @dataclass

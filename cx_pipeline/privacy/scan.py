@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import math
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from cx_pipeline.privacy.identifiers import (
     normalize_phone,
 )
 from cx_pipeline.privacy.keys import keyed_hashes, register_udfs
+from cx_pipeline.settings import PRIVACY_SCAN_VALUES_PER_PASS
 
 NEEDLES_TABLE = "_cx360_needles"  # identifier_hash, request_id
 PLAIN_TABLE = "_cx360_plain_needles"  # token, request_id (plaintext)
@@ -57,10 +57,6 @@ _NON_TEXT_TYPES = re.compile(
     r"DECIMAL.*|DOUBLE|FLOAT|REAL|DATE|TIME.*|TIMESTAMP.*|INTERVAL|BLOB|BIT|VARINT|BIGNUM)$"
 )
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Distinct values per pass of a scan (see scan_passes): the distinct values and tokens of one pass are held
-# in memory at once. The raw tables of 100k customers take 5 passes; at 1M customers one family of 50 M
-# touchpoint ids in one pass ran out of DuckDB's 3.7 GiB, and so did every column of the warehouse at once.
-VALUES_PER_PASS = int(os.environ.get("CX360_PRIVACY_SCAN_VALUES_PER_PASS") or 20_000_000)
 # Tables larger than this have the distinct share of their columns estimated from a sample.
 SAMPLED_FROM_ROWS = 5_000_000
 
@@ -372,8 +368,11 @@ def scan_passes(
     tables: Iterable[tuple[TableRef, list[str]]],
     since_by_table: Mapping[TableRef, Since] | None = None,
 ) -> list[ScanPass]:
-    """The passes of a scan of ``tables``, each of at most about ``VALUES_PER_PASS`` values, so that the
-    distinct values of one pass fit in memory.
+    """The passes of a scan of ``tables``, each of at most about ``CX360_PRIVACY_SCAN_VALUES_PER_PASS``
+    values (cx_pipeline.settings), so that the distinct values of one pass fit in memory: the distinct
+    values and tokens of one pass are held in memory at once. The raw tables of 100k customers take 5
+    passes of the default 20 M; at 1M customers one family of 50 M touchpoint ids in one pass ran out of
+    DuckDB's 3.7 GiB, and so did every column of the warehouse at once.
 
     Columns of the same name (``touchpoint_id`` is in five tables, ``email`` in ten) are one *family*, always
     scanned in the same pass, so a value they share is tokenised and hashed once. A family counts as many
@@ -383,6 +382,7 @@ def scan_passes(
     (or by the passes of its family's split): splitting every value of the warehouse by hash instead re-read
     the whole warehouse once per pass (20 times at 1M customers).
     """
+    values_per_pass = PRIVACY_SCAN_VALUES_PER_PASS.read()
     families: dict[str, list[tuple[TableRef, str, int]]] = {}
     for table, column, distinct in _column_values(connection, tables, since_by_table or {}):
         families.setdefault(column.lower(), []).append((table, column, distinct))
@@ -392,11 +392,11 @@ def scan_passes(
     for name in sorted(families):
         family = families[name]
         size = max(distinct for _, _, distinct in family)
-        if size > VALUES_PER_PASS:
-            parts = math.ceil(size / VALUES_PER_PASS)
+        if size > values_per_pass:
+            parts = math.ceil(size / values_per_pass)
             passes.extend(ScanPass(_units(family), part, parts) for part in range(parts))
             continue
-        if packed and packed_values + size > VALUES_PER_PASS:
+        if packed and packed_values + size > values_per_pass:
             passes.append(ScanPass(_units(packed)))
             packed, packed_values = [], 0
         packed.extend(family)
