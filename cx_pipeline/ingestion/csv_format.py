@@ -60,10 +60,10 @@ def parse_header(header_line: str | None, contract: SourceContract) -> CsvLayout
                 break
         # The header is not echoed: a file without one has a data line there, and the reason reaches the
         # run history and raw.loaded_files, which erasure does not rewrite. Contract names are safe to name.
-        known = [name for name in names if name in contract.field_names]
+        recognised = [name for name in names if name in contract.field_names]
         raise FileRejectedError(
             f"the header lacks required column(s) {', '.join(missing)} (it has {len(names)} column(s), "
-            f"known ones: {', '.join(known) or 'none'}; expected '{expected}').{hint}"
+            f"known ones: {', '.join(recognised) or 'none'}; expected '{expected}').{hint}"
         )
     positions = {name: names.index(name) + 1 for name in contract.field_names if name in names}
     known = set(contract.field_names)
