@@ -275,6 +275,22 @@ CONTRACTS: dict[str, SourceContract] = {
 
 SOURCE_NAMES: tuple[str, ...] = tuple(CONTRACTS)
 
+# Contract fields that hold personal data, per source (the one home of this classification): identifiers,
+# names and contact data, and free text, which can name or reach a person (an NPS comment, a ticket
+# subject, a rejection reason, Segment properties and context with page URLs and UTM tags). Previews in
+# Dagster's run history mask them (``personal_columns``). Fields not listed are record keys, enums,
+# timestamps, amounts and product or order references.
+PERSONAL_FIELDS: dict[str, frozenset[str]] = {
+    "crm_contacts": frozenset({"contact_id", "email", "phone", "first_name", "last_name", "company", "city"}),
+    "web_events": frozenset({"anonymousId", "userId", "properties", "traits", "context"}),
+    "cart_events": frozenset({"user_id", "email", "anonymous_id"}),
+    "product_rejections": frozenset({"user_id", "email", "reason"}),
+    "support_interactions": frozenset({"requester_email", "requester_phone", "subject"}),
+    "gdpr_consents": frozenset({"email", "user_id"}),
+    "erasure_requests": frozenset({"email", "phone", "user_id"}),
+    "nps_responses": frozenset({"email", "user_id", "comment"}),
+}
+
 
 # Columns every raw table carries besides its contract fields.
 RAW_METADATA_COLUMNS: dict[str, str] = {
@@ -304,6 +320,17 @@ DUCKDB_TYPES: dict[str, str] = {
     "decimal": "DECIMAL(18,4)",
     "json": "JSON",
 }
+
+
+def personal_columns(source: str) -> frozenset[str]:
+    """Columns of ``raw.<source>`` that hold personal data: the personal fields' columns, the Segment
+    context columns (parts of ``context``) and ``_extra`` (fields nobody classified)."""
+    contract = CONTRACTS[source]
+    columns = {contract.field(name).column for name in PERSONAL_FIELDS[source]}
+    if source == "web_events":
+        columns.update(WEB_EVENT_CONTEXT_COLUMNS)
+    columns.add("_extra")
+    return frozenset(columns)
 
 
 def raw_table_columns(source: str) -> dict[str, str]:

@@ -46,7 +46,7 @@ def parse_header(header_line: str | None, contract: SourceContract) -> CsvLayout
         raise FileRejectedError(f"the first line (the header) is empty; expected a header like '{expected}'")
     names = _parse_one_record(header_line)
     if names is None:
-        raise FileRejectedError(f"the header is not a valid CSV line: {header_line[:200]!r}")
+        raise FileRejectedError("the header (line 1) is not a valid CSV line: check its quotes")
     names = [name.strip() for name in names]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -58,9 +58,12 @@ def parse_header(header_line: str | None, contract: SourceContract) -> CsvLayout
             if len(names) == 1 and delimiter in header_line:
                 hint = f" The header looks {label}-separated: cx360 reads comma-separated files only."
                 break
+        # The header is not echoed: a file without one has a data line there, and the reason reaches the
+        # run history and raw.loaded_files, which erasure does not rewrite. Contract names are safe to name.
+        recognised = [name for name in names if name in contract.field_names]
         raise FileRejectedError(
-            f"the header lacks required column(s) {', '.join(missing)} "
-            f"(header: {header_line[:200]!r}; expected '{expected}').{hint}"
+            f"the header lacks required column(s) {', '.join(missing)} (it has {len(names)} column(s), "
+            f"known ones: {', '.join(recognised) or 'none'}; expected '{expected}').{hint}"
         )
     positions = {name: names.index(name) + 1 for name in contract.field_names if name in names}
     known = set(contract.field_names)

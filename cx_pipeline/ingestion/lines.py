@@ -265,5 +265,12 @@ def read_physical_lines(conn: duckdb.DuckDBPyConnection, path: Path) -> Physical
         except (duckdb.Error, OSError, pa.ArrowException) as error:
             drop_line_tables(conn)
             raise UnreadableFileError(
-                f"the file could not be read as text lines ({duckdb_error}; fallback: {error})"
+                "the file could not be read as text lines "
+                f"({_first_line(duckdb_error)}; fallback: {_first_line(error)})"
             ) from error
+
+
+def _first_line(error: BaseException) -> str:
+    """An error's first line: DuckDB's CSV errors quote the offending line on the lines after it, and a
+    file's reason must not carry its content (it reaches the run history and raw.loaded_files)."""
+    return str(error).strip().split("\n", 1)[0]

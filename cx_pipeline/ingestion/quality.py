@@ -4,7 +4,8 @@
 data (``ExpectationSpec``), so building the plan does not import GX. ``run_expectations`` is the one
 piece of GX glue (ephemeral context, pandas datasource, dataframe asset, whole-frame batch, suite,
 validation definition). ``evaluate_checks`` fetches the frame from DuckDB, runs GX and folds the results
-into one ``CheckVerdict`` per check; the Dagster asset checks only turn verdicts into results.
+into one ``CheckVerdict`` per check; the Dagster asset checks only turn verdicts into results. GX's sample of
+unexpected values is reported for non-personal columns only (``hide_personal_values``).
 
 Checks (blocking ones guard the staging models; the others warn):
 - required_fields_not_null (blocking): required contract fields are never NULL.
@@ -22,6 +23,7 @@ of the record key (said in the metadata; see ``fetch_check_frame``).
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import warnings
@@ -33,7 +35,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from cx_pipeline.contracts import CONTRACTS, ContractField, SourceContract
+from cx_pipeline.contracts import CONTRACTS, ContractField, SourceContract, personal_columns
 from cx_pipeline.ingestion.manifest import quarantine_share
 from cx_pipeline.ingestion.schema import ensure_raw_schema
 from cx_pipeline.ingestion.sql import configure_connection, ident, raw_table, scalar
@@ -79,6 +81,8 @@ class ExpectationOutcome:
     unexpected_percent: float | None
     unexpected_values: tuple[str, ...]
     error: str | None = None
+    # The unexpected values were dropped: they belong to a personal column (see ``hide_personal_values``).
+    values_hidden: bool = False
 
 
 @dataclass
@@ -299,6 +303,19 @@ def run_expectations(
     return [o for o in outcomes if o is not None]
 
 
+def hide_personal_values(
+    outcomes: list[ExpectationOutcome], personal: frozenset[str]
+) -> list[ExpectationOutcome]:
+    """Drop the unexpected values GX lists (``partial_unexpected_list``: raw values) of expectations on a
+    personal column: they would go into Dagster's run history, which erasure cannot reach."""
+    return [
+        dataclasses.replace(outcome, unexpected_values=(), values_hidden=True)
+        if outcome.unexpected_values and personal.intersection(outcome.spec.columns)
+        else outcome
+        for outcome in outcomes
+    ]
+
+
 # -- fetching and folding -------------------------------------------------------------------------------
 
 
@@ -405,6 +422,8 @@ def _expectation_metadata(outcome: ExpectationOutcome) -> dict[str, Any]:
         else round(float(outcome.unexpected_percent), 4),
         "unexpected_values": list(outcome.unexpected_values),
     }
+    if outcome.values_hidden:
+        entry["unexpected_values_hidden"] = "personal column: look the rows up in the table"
     for bound in ("min_value", "max_value", "value_set"):
         if bound in spec.kwargs:
             entry[bound] = _plain(spec.kwargs[bound]) if bound != "value_set" else spec.kwargs[bound]
@@ -434,6 +453,7 @@ def _fold(plan: CheckPlan, outcomes: list[ExpectationOutcome], frame: CheckFrame
         summary = "; ".join(
             f"{', '.join(o.spec.columns)}: {o.unexpected_count} unexpected"
             + (f" (e.g. {', '.join(o.unexpected_values[:3])})" if o.unexpected_values else "")
+            + (" (values of a personal column are not shown)" if o.values_hidden else "")
             + (f" [error: {o.error}]" if o.error else "")
             for o in failed
         )
@@ -488,7 +508,9 @@ def evaluate_checks(
         expectations = [e for p in gx_plans for e in p.expectations]
         columns = list(dict.fromkeys(c for e in expectations for c in e.columns))
         frame = fetch_check_frame(conn, source, columns, max_rows)
-        outcomes = run_expectations(frame.frame, expectations, name=f"raw_{source}")
+        outcomes = hide_personal_values(
+            run_expectations(frame.frame, expectations, name=f"raw_{source}"), personal_columns(source)
+        )
         position = 0
         for plan in gx_plans:
             count = len(plan.expectations)

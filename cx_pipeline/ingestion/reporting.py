@@ -8,11 +8,13 @@ from typing import Any
 
 import duckdb
 
-from cx_pipeline.contracts import CONTRACTS, raw_table_columns
+from cx_pipeline.contracts import CONTRACTS, personal_columns, raw_table_columns
 from cx_pipeline.ingestion.loader import FIX_HINT, SourceLoadResult
-from cx_pipeline.ingestion.sql import raw_table
+from cx_pipeline.ingestion.sql import ident, literal, raw_table
 
 PREVIEW_ROWS = 5
+# What a preview shows instead of a personal value.
+MASK = "***"
 _CELL_CHARS = 48
 
 
@@ -34,12 +36,24 @@ def table_counts(conn: duckdb.DuckDBPyConnection, source: str) -> TableCounts:
 def preview_rows(
     conn: duckdb.DuckDBPyConnection, source: str, file_path: str | None = None, limit: int = PREVIEW_ROWS
 ) -> tuple[list[str], list[tuple]]:
-    """A few rows of ``raw.<source>`` (of ``file_path`` if given), in line order."""
+    """A few rows of ``raw.<source>`` (of ``file_path`` if given), in line order, personal columns masked.
+
+    The preview goes into Dagster's run history, which erasure cannot reach: a personal column
+    (``contracts.personal_columns``) shows ``MASK`` where it holds a value and stays empty where it is
+    empty, so the preview still tells which fields a file fills. The values are masked in SQL and never
+    reach Python.
+    """
     columns = list(raw_table_columns(source))
+    personal = personal_columns(source)
+    selected = ", ".join(
+        f"CASE WHEN {ident(c)} IS NULL THEN NULL ELSE {literal(MASK)} END" if c in personal else ident(c)
+        for c in columns
+    )
     where = "WHERE _source_file = ?" if file_path else ""
     params: list[Any] = [file_path] if file_path else []
     rows = conn.execute(
-        f"SELECT * FROM {raw_table(source)} {where} ORDER BY _source_line LIMIT {int(limit)}",  # noqa: S608
+        f"SELECT {selected} FROM {raw_table(source)} {where} "  # noqa: S608
+        f"ORDER BY _source_line LIMIT {int(limit)}",
         params,
     ).fetchall()
     return columns, rows
