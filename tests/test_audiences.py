@@ -319,3 +319,40 @@ def test_export_scrub_removes_an_erased_row(built, tmp_path: Path) -> None:
     manifest = read_manifest(result.path)
     assert manifest["row_count"] == result.row_count - 1 and manifest["scrubbed_rows"] == 1
     assert email[0][0] not in (result.path / "audience_win_back.csv").read_text()
+
+
+def test_the_suppression_list_holds_every_opt_out_as_keyed_hashes(built, tmp_path: Path) -> None:
+    """Issue #22.8: a suppression export for the messaging tool, keyed hashes only."""
+    from cx_pipeline.privacy.exports import export_audience, read_manifest
+    from cx_pipeline.privacy.keys import keyed_hash
+
+    _, paths = built
+    current = _query(paths, INDEPENDENT_CURRENT_CONSENT)
+    opted_out = {c for c, purpose, status in current if purpose == "email_marketing" and status != "granted"}
+    emails = _query(
+        paths, "select customer_id, unnest(emails) from marts.dim_customers where len(emails) > 0"
+    )
+    expected = {keyed_hash(email) for customer, email in emails if customer in opted_out}
+    rows = _query(
+        paths,
+        "select identifier_type, identifier_hash, reason, purpose from marketing.suppression_list",
+    )
+    listed = {
+        digest
+        for kind, digest, reason, purpose in rows
+        if (reason, purpose) == ("opted_out", "email_marketing")
+    }
+    assert expected and listed == expected
+    # No plaintext: every value is a 64-hex keyed hash, and no email of the sample appears.
+    assert all(len(digest) == 64 and int(digest, 16) >= 0 for _, digest, _, _ in rows)
+    connection = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        result = export_audience(
+            connection, tmp_path, "suppression_list", relation="marketing.suppression_list",
+            manifest={"purpose": "suppression"},
+        )  # fmt: skip
+    finally:
+        connection.close()
+    text = (result.path / "suppression_list.csv").read_text()
+    assert not any(email in text for _, email in emails)
+    assert read_manifest(result.path)["row_count"] == len(rows)

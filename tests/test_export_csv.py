@@ -48,6 +48,9 @@ def test_timestamps_are_iso_8601_utc_whatever_their_zone() -> None:
     assert csv_cell(None) == ""
     assert csv_cell(True) == "true"
     assert csv_cell(Decimal("10.50")) == "10.50"
+    assert csv_cell(["u1", "u2"]) == "u1; u2"
+    assert csv_cell(["=cmd"]) == "'=cmd"
+    assert csv_cell([]) == ""
 
 
 def _export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, bom: bool) -> Path:

@@ -18,12 +18,15 @@ AUDIENCES = (
     "audience_win_back",
     "audience_detractor_follow_up",
 )
+# Exported like the audiences, for the messaging tool's suppression list (keyed hashes only).
+SUPPRESSION_EXPORT = "suppression_list"
+EXPORTED = (*AUDIENCES, SUPPRESSION_EXPORT)
 CATALOG = "marketing.audience_catalog"
 
 
 @dg.asset(
     key=EXPORTS_KEY,
-    deps=[dbt_asset_key("marketing", name) for name in (*AUDIENCES, "audience_catalog")],
+    deps=[dbt_asset_key("marketing", name) for name in (*EXPORTED, "audience_catalog")],
     group_name="exports",
     pool=WAREHOUSE_POOL,
     kinds={"csv", "parquet"},
@@ -42,7 +45,7 @@ def marketing_audiences(context: dg.AssetExecutionContext, duckdb: DuckDBResourc
             for row in connection.execute(f"select * from {CATALOG}").fetchall()  # noqa: S608 - constant
         }
         removed = remove_stale_temp_dirs(paths.exports)
-        for audience in AUDIENCES:
+        for audience in EXPORTED:
             entry = catalog.get(audience)
             if entry is None:
                 raise dg.Failure(f"{audience} has no row in {CATALOG}: add it before exporting it.")

@@ -12,7 +12,8 @@ The Parquet file keeps every value as it is; the CSV is made safe and plain:
   time zone; dates as ``YYYY-MM-DD``.
 - **Lists as rows**: a column holding a JSON list of objects (an abandoned cart's items) is written to its
   own file ``<audience>__<column>.csv``, one row per item with the row's key (``customer_id``) and the
-  item's position, instead of a JSON blob in a cell.
+  item's position, instead of a JSON blob in a cell. A list of plain values (web user ids, device ids) is
+  one cell, the values separated by ``; ``.
 - UTF-8, with a byte-order mark when asked (``CX360_EXPORTS_CSV_BOM``: Excel on Windows needs it to read
   UTF-8 names correctly; tools that load CSV programmatically usually do not want it).
 """
@@ -65,6 +66,9 @@ def csv_cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float | Decimal):
         return str(value)
+    if isinstance(value, list) and all(isinstance(item, str | int | float | Decimal) for item in value):
+        # A list of ids or names: one cell, values separated by "; " (what spreadsheets and tools split on).
+        return csv_text("; ".join(str(item) for item in value))
     if isinstance(value, list | dict):
         return csv_text(json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":")))
     return csv_text(str(value))

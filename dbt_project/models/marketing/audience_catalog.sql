@@ -40,6 +40,14 @@ audiences as (
             'No consent needed; excluded: every recorded purpose denied/withdrawn (refused all contact), '
             || 'a denied/withdrawn purpose listed in detractor_follow_up_objection_purposes, or an erasure request',
             'Latest NPS answer is a detractor, within {{ var("detractor_follow_up_window_days") }} days'
+        ),
+        (
+            'suppression_list',
+            'suppression',
+            'legal_obligation',
+            'None: the list of who must not be contacted (GDPR Art. 17 and 21), as keyed hashes',
+            'Every identifier of an erased person; the emails and phones of everyone whose email or SMS '
+            || 'marketing consent is denied or withdrawn now'
         )
     ) as audiences (audience_name, purpose, lawful_basis, consent_rule, selection_rule)  -- noqa: LT02, AL05
 ),

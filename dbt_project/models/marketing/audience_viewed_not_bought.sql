@@ -3,7 +3,8 @@
     active on web or app on at least `viewed_not_bought_min_visit_days` distinct days within the last
     `viewed_not_bought_window_days` days before `as_of`, with the products they viewed in that window and
     never bought (no order line, ever, up to `as_of`). One row per customer and product. No email: the
-    purpose is personalisation on our own channels, keyed by customer_id. docs/privacy.md.
+    purpose is personalisation on our own channels, so the row carries the identifiers our site and app know
+    the person by (web user ids and device ids), for the personalisation tool to match on. docs/privacy.md.
 -#}
 {%- set window_days = var('viewed_not_bought_window_days') -%}
 {%- set min_visit_days = var('viewed_not_bought_min_visit_days') -%}
@@ -25,6 +26,8 @@ touchpoints as (
 eligible as (
     select
         customers.customer_id,
+        customers.user_ids,
+        customers.anonymous_ids,
         customers.profile_as_of,
     from customers
     inner join consents on customers.customer_id = consents.customer_id
@@ -76,6 +79,8 @@ purchases as (
 final as (
     select
         views.customer_id,
+        eligible.user_ids,
+        eligible.anonymous_ids,
         views.product_id,
         views.view_count,
         views.last_viewed_at,
