@@ -15,6 +15,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from cx_pipeline.cx import clv
+from cx_pipeline.cx.clv_table import CLV_SCHEMA, CLV_TABLE, CLV_TABLE_COLUMNS, clv_table_select
 from cx_pipeline.cx.report import render_report
 from cx_pipeline.cx.report_data import REPORT_RELATIONS, load_report_data
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
@@ -22,23 +23,13 @@ from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Paths
 
 CX_GROUP = "cx"
 REPORTS_ENV = "CX360_REPORTS_DIR"
-CLV_KEY = dg.AssetKey(["marts", "customer_clv"])
+CLV_KEY = dg.AssetKey([CLV_SCHEMA, CLV_TABLE])
 REPORT_KEY = dg.AssetKey(["reports", "cx_report"])
 ORDERS_KEY = dg.AssetKey(["marts", "fct_cx_orders"])
 RFM_KEY = dg.AssetKey(["marts", "fct_customer_rfm"])
 
-CLV_COLUMNS = (
-    "customer_id",
-    "frequency",
-    "recency",
-    "T",
-    "monetary",
-    "p_alive",
-    "expected_purchases_12m",
-    "expected_avg_order_value",
-    "predicted_clv_12m",
-    "historical_clv",
-)
+# The columns of marts.customer_clv, in table order (their types: cx_pipeline/cx/clv_table.py).
+CLV_COLUMNS = tuple(CLV_TABLE_COLUMNS)
 
 
 def reports_dir() -> Path:
@@ -134,23 +125,7 @@ def customer_clv(
 
     with duckdb.get_connection() as conn:
         conn.register("clv_frame", predictions.loc[:, list(CLV_COLUMNS)])
-        conn.execute(
-            """
-            create or replace table marts.customer_clv as
-            select
-                cast(customer_id as varchar) as customer_id,
-                cast(frequency as integer) as frequency,
-                cast(recency as double) as recency,
-                cast("T" as double) as "T",
-                cast(monetary as decimal(18, 2)) as monetary,
-                cast(p_alive as double) as p_alive,
-                cast(expected_purchases_12m as double) as expected_purchases_12m,
-                cast(expected_avg_order_value as decimal(18, 2)) as expected_avg_order_value,
-                cast(predicted_clv_12m as decimal(18, 2)) as predicted_clv_12m,
-                cast(historical_clv as decimal(18, 2)) as historical_clv,
-            from clv_frame
-            """
-        )
+        conn.execute(f"create or replace table {CLV_SCHEMA}.{CLV_TABLE} as {clv_table_select('clv_frame')}")
         conn.unregister("clv_frame")
         conn.execute("drop table if exists marts.customer_clv_backtest")
         if backtest_row is not None:

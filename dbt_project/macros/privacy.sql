@@ -88,34 +88,3 @@
     ))
     {%- endfor %}
 {%- endmacro %}
-
-
-{#-
-    The tables the Python privacy assets own (cx_pipeline/privacy/erasure.py creates the same ones), created
-    empty when absent so staging views compile on a fresh warehouse. Run from `on-run-start`.
--#}
-{% macro create_privacy_tables() -%}
-    create schema if not exists privacy;
-    create table if not exists privacy.suppressed_identifiers (
-        identifier_hash varchar not null,
-        identifier_type varchar not null,
-        request_id varchar,
-        suppressed_at timestamptz not null
-    );
-    create table if not exists privacy.erasure_log (
-        request_id varchar not null,
-        requested_at timestamptz,
-        executed_at timestamptz not null,
-        run_id varchar,
-        customers_resolved bigint not null,
-        identifiers_suppressed bigint not null,
-        rows_removed bigint not null
-    );
-    create table if not exists privacy.erasure_audit (
-        request_id varchar not null,
-        executed_at timestamptz not null,
-        run_id varchar,
-        table_name varchar not null,
-        rows_removed bigint not null
-    );
-{%- endmacro %}
