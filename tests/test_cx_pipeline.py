@@ -201,7 +201,7 @@ def test_clv_source_tests_pass_on_the_written_table_and_catch_a_duplicate(cx_war
     root, warehouse = cx_warehouse["root"], cx_warehouse["warehouse"]
     assert query(warehouse, "select count(*) from marts.customer_clv")[0][0] > 0
     statuses = _clv_source_test_results(root, warehouse)
-    assert "unique_cx360_python_customer_clv_customer_id" in statuses
+    assert "source_unique_cx360_python_customer_clv_customer_id" in statuses
     assert set(statuses.values()) == {"pass"}, statuses
 
     broken = tmp_path / "broken.duckdb"
@@ -211,5 +211,5 @@ def test_clv_source_tests_pass_on_the_written_table_and_catch_a_duplicate(cx_war
     with connect(broken) as conn:
         conn.execute("insert into marts.customer_clv select * from marts.customer_clv limit 1")
     statuses = _clv_source_test_results(tmp_path, broken)
-    assert statuses.pop("unique_cx360_python_customer_clv_customer_id") == "fail"
+    assert statuses.pop("source_unique_cx360_python_customer_clv_customer_id") == "fail"
     assert set(statuses.values()) == {"pass"}, statuses
