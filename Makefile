@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.cx360-installed
 
-.PHONY: run test lint ui generate benchmark clean
+.PHONY: run test lint ui generate contracts benchmark clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ ui: $(INSTALLED)
 
 generate: $(INSTALLED)
 	$(BIN)/cx360 generate
+
+# Rewrites the files generated from cx_pipeline/contracts.py: the dbt sources YAML of the raw tables and
+# docs/sources.md (tests/test_ingestion_docs.py fails while a committed copy is stale).
+contracts: $(INSTALLED)
+	$(BIN)/python -m cx_pipeline.dbt_sources
+	$(BIN)/python -m cx_pipeline.ingestion.docs
 
 # Benchmarks at scale (issue #6): SCALES/REPEATS override, e.g. make benchmark SCALES=10000 REPEATS=3
 SCALES ?= 10000,100000,1000000

@@ -2,7 +2,9 @@
 the CX dbt models are built and tested (their unit tests included), then the CLV and report assets run through
 Dagster; the measures must agree with each other and with the profile."""
 
+import json
 import os
+import shutil
 
 import dagster as dg
 import pytest
@@ -48,7 +50,7 @@ def cx_warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         event.asset_key.to_user_string(): event.materialization.metadata
         for event in result.get_asset_materialization_events()
     }
-    return {"warehouse": warehouse, "reports": reports, "metadata": metadata}
+    return {"warehouse": warehouse, "reports": reports, "metadata": metadata, "root": root}
 
 
 def test_clv_table_agrees_with_orders_and_profile(cx_warehouse: dict[str, object]) -> None:
@@ -183,3 +185,31 @@ def test_cx_assets_sit_in_the_lineage_graph() -> None:
         assert all(graph.has(parent) for parent in node.parent_keys), key
     assert dg.AssetKey(["marts", "fct_cx_orders"]) in graph.get(CLV_KEY).parent_keys
     assert CLV_KEY in graph.get(REPORT_KEY).parent_keys
+
+
+CLV_SOURCE = "source:cx360_python.customer_clv"
+
+
+def _clv_source_test_results(root, warehouse) -> dict[str, str]:
+    """dbt's data tests on the CLV source (models/marts/cx/_cx__sources.yml): test name -> status."""
+    run_dbt(root, warehouse, "test", "--select", CLV_SOURCE, check=False)
+    results = json.loads((root / "dbt_target" / "run_results.json").read_text())["results"]
+    return {result["unique_id"].split(".")[2]: result["status"] for result in results}
+
+
+def test_clv_source_tests_pass_on_the_written_table_and_catch_a_duplicate(cx_warehouse, tmp_path) -> None:
+    root, warehouse = cx_warehouse["root"], cx_warehouse["warehouse"]
+    assert query(warehouse, "select count(*) from marts.customer_clv")[0][0] > 0
+    statuses = _clv_source_test_results(root, warehouse)
+    assert "source_unique_cx360_python_customer_clv_customer_id" in statuses
+    assert set(statuses.values()) == {"pass"}, statuses
+
+    broken = tmp_path / "broken.duckdb"
+    shutil.copy(warehouse, broken)
+    from cx_pipeline.warehouse import connect
+
+    with connect(broken) as conn:
+        conn.execute("insert into marts.customer_clv select * from marts.customer_clv limit 1")
+    statuses = _clv_source_test_results(tmp_path, broken)
+    assert statuses.pop("source_unique_cx360_python_customer_clv_customer_id") == "fail"
+    assert set(statuses.values()) == {"pass"}, statuses

@@ -1,4 +1,4 @@
-"""The ``row_rules`` generic test (dbt_project/macros/tests/row_rules.sql) passes on clean data and names
+"""The ``row_rules`` generic test (dbt_project/tests/generic/row_rules.sql) passes on clean data and names
 every broken rule, with its failing rows, when the Segment staging view breaks them."""
 
 from __future__ import annotations

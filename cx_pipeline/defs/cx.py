@@ -14,6 +14,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from cx_pipeline.cx import clv
+from cx_pipeline.cx.clv_table import CLV_SCHEMA, CLV_TABLE, CLV_TABLE_COLUMNS, clv_table_select
 from cx_pipeline.cx.report import render_report
 from cx_pipeline.cx.report_data import REPORT_RELATIONS, load_report_data
 from cx_pipeline.defs.dbt.translator import dbt_asset_key
@@ -26,24 +27,14 @@ CLV_GROUP = "marts"
 REPORT_GROUP = "exports"
 CX_TAGS = {"cx": ""}
 # customer_clv is written by the asset below, not by dbt: its key is its relation, like a dbt model's.
-CLV_RELATION = ("marts", "customer_clv")
+CLV_RELATION = (CLV_SCHEMA, CLV_TABLE)
 CLV_KEY = dg.AssetKey(list(CLV_RELATION))
 REPORT_KEY = dg.AssetKey(["reports", "cx_report"])
 ORDERS_KEY = dbt_asset_key("marts", "fct_cx_orders")
 RFM_KEY = dbt_asset_key("marts", "fct_customer_rfm")
 
-CLV_COLUMNS = (
-    "customer_id",
-    "frequency",
-    "recency",
-    "T",
-    "monetary",
-    "p_alive",
-    "expected_purchases_12m",
-    "expected_avg_order_value",
-    "predicted_clv_12m",
-    "historical_clv",
-)
+# The columns of marts.customer_clv, in table order (their types: cx_pipeline/cx/clv_table.py).
+CLV_COLUMNS = tuple(CLV_TABLE_COLUMNS)
 
 
 def dbt_var(name: str, default: Any) -> Any:
@@ -131,23 +122,7 @@ def customer_clv(
 
     with duckdb.get_connection() as conn:
         conn.register("clv_frame", predictions.loc[:, list(CLV_COLUMNS)])
-        conn.execute(
-            """
-            create or replace table marts.customer_clv as
-            select
-                cast(customer_id as varchar) as customer_id,
-                cast(frequency as integer) as frequency,
-                cast(recency as double) as recency,
-                cast("T" as double) as "T",
-                cast(monetary as decimal(18, 2)) as monetary,
-                cast(p_alive as double) as p_alive,
-                cast(expected_purchases_12m as double) as expected_purchases_12m,
-                cast(expected_avg_order_value as decimal(18, 2)) as expected_avg_order_value,
-                cast(predicted_clv_12m as decimal(18, 2)) as predicted_clv_12m,
-                cast(historical_clv as decimal(18, 2)) as historical_clv,
-            from clv_frame
-            """
-        )
+        conn.execute(f"create or replace table {CLV_SCHEMA}.{CLV_TABLE} as {clv_table_select('clv_frame')}")
         conn.unregister("clv_frame")
         conn.execute("drop table if exists marts.customer_clv_backtest")
         if backtest_row is not None:

@@ -1,8 +1,8 @@
 """Render docs/sources.md from the contracts: ``python -m cx_pipeline.ingestion.docs`` rewrites it.
 
-Field meanings missing from ``contracts.py`` and one realistic example record per source live here; a test
-loads the examples through the real ingestion (they must load without quarantine) and checks that
-docs/sources.md is up to date.
+Every meaning comes from ``contracts.py``; one realistic example record per source lives here. A test loads
+the examples through the real ingestion (they must load without quarantine) and checks that docs/sources.md
+is up to date.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from cx_pipeline.contracts import (
     CONTRACTS,
     DUCKDB_TYPES,
     RAW_METADATA_COLUMNS,
+    RAW_METADATA_DESCRIPTIONS,
     SEGMENT_ECOMMERCE_EVENTS,
     WEB_EVENT_CONTEXT_COLUMNS,
     ContractField,
@@ -25,95 +26,6 @@ from cx_pipeline.contracts import (
 from cx_pipeline.settings import PROJECT_ROOT
 
 SOURCES_DOC = PROJECT_ROOT / "docs" / "sources.md"
-
-# Meanings for fields whose contract has no description (source -> field -> text).
-MEANINGS: dict[str, dict[str, str]] = {
-    "crm_contacts": {
-        "first_name": "Given name as entered in the CRM",
-        "last_name": "Family name as entered in the CRM",
-        "company": "Employer or account name, free text",
-        "city": "City, free text",
-        "crm_lifecycle_stage": "HubSpot lifecycle stage of the contact",
-        "created_at": "When the contact was created in the CRM",
-        "updated_at": "When this version of the contact was exported; a newer export is a new record",
-    },
-    "web_events": {
-        "type": "Segment message type",
-        "messageId": "Segment's unique id of the message; re-sent messages keep it",
-        "timestamp": "When the event happened (client time, with offset)",
-        "properties": "Page or track event properties (product_id, price, order_id, ...), a JSON object",
-    },
-    "cart_events": {
-        "event_id": "Unique id of the cart event",
-        "cart_id": "Cart (basket) the event belongs to",
-        "user_id": "Shop account id (web user id) when logged in",
-        "email": "Email given at checkout or store till",
-        "anonymous_id": "Device/browser id of a not-logged-in visitor (same as Segment anonymousId)",
-        "event_type": "What happened to the cart",
-        "product_id": "Product SKU (empty for cart-level events)",
-        "product_name": "Product name at event time",
-        "category": "Product category",
-        "quantity": "Units added, removed or ordered",
-        "unit_price": "Price per unit in `currency`",
-        "currency": "ISO 4217 currency code",
-        "order_id": "Order created by `order_placed`",
-        "channel": "Where the cart lives",
-        "occurred_at": "When the event happened",
-    },
-    "product_rejections": {
-        "rejection_id": "Unique id of the rejection",
-        "user_id": "Shop account id",
-        "email": "Email of the customer",
-        "product_id": "Product SKU that was rejected",
-        "order_id": "Order concerned (returns and cancellations)",
-        "rejection_type": "How the product was rejected",
-        "reason": "Reason given by the customer, free text",
-        "occurred_at": "When the rejection happened",
-    },
-    "support_interactions": {
-        "ticket_id": "Zendesk-like ticket id",
-        "requester_email": "Email of the person who opened the ticket",
-        "requester_phone": "Phone of the requester, any format",
-        "channel": "Channel the ticket came in through",
-        "category": "Ticket category (returns, delivery, ...)",
-        "subject": "Ticket subject line",
-        "status": "Ticket status at export time",
-        "priority": "Ticket priority",
-        "created_at": "When the ticket was opened",
-        "first_response_at": "First agent response, if any",
-        "solved_at": "When the ticket was solved, if it was",
-        "csat_score": "Customer satisfaction survey answer (1 = very unsatisfied, 5 = very satisfied)",
-        "ces_score": "Customer effort score (1 = very easy, 7 = very difficult)",
-    },
-    "gdpr_consents": {
-        "consent_event_id": "Unique id of the consent event",
-        "email": "Email the consent was given for",
-        "user_id": "Shop account id, when known",
-        "purpose": "Processing purpose the event is about",
-        "status": "Decision recorded by the event",
-        "lawful_basis": "GDPR Art. 6 lawful basis",
-        "source": "Where the consent was captured (cookie banner, checkout, preference centre, ...)",
-        "policy_version": "Privacy policy version shown",
-        "recorded_at": "When the decision was recorded",
-    },
-    "erasure_requests": {
-        "request_id": "Unique id of the erasure request",
-        "email": "Email to erase",
-        "phone": "Phone to erase, any format",
-        "user_id": "Shop account id to erase",
-        "requested_at": "When the request was received",
-    },
-    "nps_responses": {
-        "response_id": "Unique id of the survey answer",
-        "email": "Email of the respondent",
-        "user_id": "Shop account id of the respondent",
-        "score": "Likelihood to recommend, 0-10 (9-10 promoter, 7-8 passive, 0-6 detractor)",
-        "comment": "Free-text comment (may span lines, quoted)",
-        "touchpoint": "What triggered the survey",
-        "channel": "Where the survey was answered",
-        "responded_at": "When the answer was given",
-    },
-}
 
 # One realistic record per source, by contract field name (JSON sources: nested objects as dicts).
 EXAMPLES: dict[str, dict[str, object]] = {
@@ -244,9 +156,8 @@ def example_file(source: str) -> str:
     return header + example_line(source) + "\n"
 
 
-def _meaning(contract: SourceContract, field: ContractField) -> str:
-    text = field.description or MEANINGS.get(contract.name, {}).get(field.name, "")
-    return text.replace("|", "\\|")
+def _meaning(field: ContractField) -> str:
+    return field.description.replace("|", "\\|")
 
 
 def _rules(field: ContractField) -> str:
@@ -290,7 +201,7 @@ def _source_section(contract: SourceContract) -> list[str]:
     for field in contract.fields:
         lines.append(
             f"| `{field.name}` | `{field.column}` | {DUCKDB_TYPES[field.type]} | "
-            f"{'yes' if field.required else ''} | {_rules(field)} | {_meaning(contract, field)} |"
+            f"{'yes' if field.required else ''} | {_rules(field)} | {_meaning(field)} |"
         )
     if name == "web_events":
         events = ", ".join(f"`{e}`" for e in SEGMENT_ECOMMERCE_EVENTS)
@@ -335,21 +246,12 @@ def render_sources_markdown() -> str:
         "",
         "| Column | Type | Meaning |",
         "| --- | --- | --- |",
-        "| `_extra` | JSON | fields delivered beyond the contract, as an object (NULL if none) |",
-        "| `_source_file` | VARCHAR | landing file, relative to the landing root |",
-        "| `_source_line` | BIGINT | 1-based physical line of the record (CSV header = 1; first line "
-        "of a multi-line record) |",
-        "| `_loaded_at` | TIMESTAMPTZ | when the file version was loaded (also orders deliveries) |",
-        "| `_is_duplicate` | BOOLEAN | a re-delivery of a record key loaded before (earlier file or line) |",
+        *[
+            f"| `{column}` | {column_type} | {RAW_METADATA_DESCRIPTIONS[column]} |"
+            for column, column_type in RAW_METADATA_COLUMNS.items()
+        ],
         "",
     ]
-    assert set(RAW_METADATA_COLUMNS) == {
-        "_extra",
-        "_source_file",
-        "_source_line",
-        "_loaded_at",
-        "_is_duplicate",
-    }
     for contract in CONTRACTS.values():
         lines += _source_section(contract)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -107,7 +107,11 @@ PRIVACY_DDL = (
 
 
 def ensure_privacy_tables(connection: duckdb.DuckDBPyConnection) -> None:
-    """The privacy schema and its tables (the same DDL as the dbt macro `create_privacy_tables`)."""
+    """The privacy schema and its tables, created when absent; the only definition of their DDL.
+
+    dbt gets them through its connection plugin (:mod:`cx_pipeline.privacy.dbt_plugin`) and declares them as
+    the source ``cx360_privacy`` (models/marts/privacy/_privacy__sources.yml, columns tested against this).
+    """
     for statement in PRIVACY_DDL:
         connection.execute(statement)
     ensure_deferral_tables(connection)

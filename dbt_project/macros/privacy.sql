@@ -74,7 +74,7 @@
     true
     {%- else -%}
     {#- A unit test mocks every source it sees; the list is not the unit under test, so it reads the table
-        itself (created by the on-run-start hook) and needs no fixture. -#}
+        itself (created on every dbt connection by the privacy plugin) and needs no fixture. -#}
     {%- if model is mapping and model.get('resource_type') == 'unit_test' -%}
         {%- set suppression_list = 'privacy.suppressed_identifiers' -%}
     {%- else -%}
@@ -94,35 +94,4 @@
     ))
     {%- endfor %}
     {%- endif %}
-{%- endmacro %}
-
-
-{#-
-    The tables the Python privacy assets own (cx_pipeline/privacy/erasure.py creates the same ones), created
-    empty when absent so staging views compile on a fresh warehouse. Run from `on-run-start`.
--#}
-{% macro create_privacy_tables() -%}
-    create schema if not exists privacy;
-    create table if not exists privacy.suppressed_identifiers (
-        identifier_hash varchar not null,
-        identifier_type varchar not null,
-        request_id varchar,
-        suppressed_at timestamptz not null
-    );
-    create table if not exists privacy.erasure_log (
-        request_id varchar not null,
-        requested_at timestamptz,
-        executed_at timestamptz not null,
-        run_id varchar,
-        customers_resolved bigint not null,
-        identifiers_suppressed bigint not null,
-        rows_removed bigint not null
-    );
-    create table if not exists privacy.erasure_audit (
-        request_id varchar not null,
-        executed_at timestamptz not null,
-        run_id varchar,
-        table_name varchar not null,
-        rows_removed bigint not null
-    );
 {%- endmacro %}

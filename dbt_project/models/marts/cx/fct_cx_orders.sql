@@ -2,11 +2,10 @@
     One row per order of a resolved customer up to `as_of`, with its net revenue after returns and
     cancellations: the order history every CX measure shares (retention, churn, RFM, churn risk, CLV).
 
-    Same rules as the profile (int_customer_orders_aggregated), so revenue here adds up to dim_customers:
-    an order is the set of `order` touchpoints with one order_id (a Segment-only order without an id is its
-    own order); gross revenue is the sum of its line amounts; a return or cancellation (product rejection of
-    type returned / order_cancelled, known up to `as_of`) refunds the matching (order_id, product_id) line
-    once, however many rejection records point at it. Definitions: docs/cx_measures.md.
+    The order and refund rule is the macro order_refund_ctes, shared with the profile
+    (int_customer_orders_aggregated), so revenue here adds up to dim_customers: gross revenue is the sum of
+    an order's line amounts; a return or cancellation known up to `as_of` refunds the matching
+    (order_id, product_id) line once. Definitions: docs/cx_measures.md.
 -#}
 
 with attributed as (
@@ -24,69 +23,7 @@ touchpoints as (
     where attributed.customer_id is not null and attributed.occurred_at <= as_of.as_of_at
 ),
 
-order_lines as (
-    select
-        customer_id,
-        coalesce(order_id, touchpoint_id) as order_key,
-        order_id,
-        product_id,
-        occurred_at,
-        channel,
-        source_system,
-        touchpoint_id,
-        coalesce(revenue, 0) as amount
-    from touchpoints
-    where touchpoint_type = 'order'
-),
-
-rejections as (
-    select
-        order_id,
-        product_id,
-        event_detail as rejection_type
-    from touchpoints
-    where
-        source_system = 'shop'
-        and touchpoint_type in ('return', 'rejection')
-        and event_detail in ('returned', 'order_cancelled')
-        and order_id is not null
-),
-
--- Each (order, product) line is refunded at most once, however many rejection records point at it.
-refunded_lines as (
-    select
-        order_id,
-        product_id,
-        bool_or(rejection_type = 'returned') as is_returned,
-        bool_or(rejection_type = 'order_cancelled') as is_cancelled
-    from rejections
-    group by order_id, product_id
-),
-
-line_amounts as (
-    select
-        customer_id,
-        order_key,
-        product_id,
-        sum(amount) as amount
-    from order_lines
-    group by customer_id, order_key, product_id
-),
-
-refunds as (
-    select
-        line_amounts.customer_id,
-        line_amounts.order_key,
-        sum(line_amounts.amount) as refunded_amount,
-        bool_or(refunded_lines.is_returned) as has_return,
-        bool_or(refunded_lines.is_cancelled) as has_cancellation
-    from line_amounts
-    inner join refunded_lines
-        on
-            line_amounts.order_key = refunded_lines.order_id
-            and line_amounts.product_id is not distinct from refunded_lines.product_id
-    group by line_amounts.customer_id, line_amounts.order_key
-),
+{{ order_refund_ctes('touchpoints') }},
 
 orders as (
     select
@@ -121,7 +58,7 @@ final as (
         {{ dbt.datediff('lag(orders.ordered_at) over customer_orders', 'orders.ordered_at', 'day') }}
             as days_since_previous_order
     from orders
-    left join refunds
+    left join order_refunds as refunds
         on orders.customer_id = refunds.customer_id and orders.order_key = refunds.order_key
     window customer_orders as (partition by orders.customer_id order by orders.ordered_at, orders.order_key)
 )

@@ -1,8 +1,8 @@
 {#-
     Per-customer orders and revenue, up to `as_of`. An order is an `order` touchpoint (shop order lines, or a
     Segment "Order Completed" the shop never recorded); gross revenue is the sum of their amounts. Returns and
-    cancellations (product rejections of type returned / order_cancelled) refund the matching order line
-    (same order_id and product_id, each line at most once): net revenue = gross - refunded.
+    cancellations refund the matching order line once (macro order_refund_ctes, shared with fct_cx_orders):
+    net revenue = gross - refunded.
 -#}
 
 with attributed as (
@@ -20,16 +20,7 @@ touchpoints as (
     where attributed.customer_id is not null and attributed.occurred_at <= as_of.as_of_at
 ),
 
-order_lines as (
-    select
-        customer_id,
-        coalesce(order_id, touchpoint_id) as order_key,
-        product_id,
-        occurred_at,
-        coalesce(revenue, 0) as amount,
-    from touchpoints
-    where touchpoint_type = 'order'
-),
+{{ order_refund_ctes('touchpoints') }},
 
 orders as (
     select
@@ -41,48 +32,12 @@ orders as (
     group by customer_id, order_key
 ),
 
-rejections as (
-    select
-        touchpoints.customer_id,
-        touchpoints.order_id,
-        touchpoints.product_id,
-        touchpoints.event_detail as rejection_type,
-    from touchpoints
-    where
-        touchpoints.source_system = 'shop'
-        and touchpoints.touchpoint_type in ('return', 'rejection')
-        and touchpoints.event_detail in ('returned', 'order_cancelled')
-),
-
--- Each (order, product) line is refunded at most once, however many rejection records point at it.
-refunded_lines as (
-    select distinct
-        rejections.customer_id,
-        rejections.order_id,
-        rejections.product_id,
-    from rejections
-    where rejections.order_id is not null
-),
-
-line_amounts as (
-    select
-        order_key,
-        product_id,
-        sum(amount) as amount,
-    from order_lines
-    group by order_key, product_id
-),
-
 refunds as (
     select
-        refunded_lines.customer_id,
-        sum(line_amounts.amount) as refunded_amount,
-    from refunded_lines
-    inner join line_amounts
-        on
-            refunded_lines.order_id = line_amounts.order_key
-            and refunded_lines.product_id is not distinct from line_amounts.product_id
-    group by refunded_lines.customer_id
+        customer_id,
+        sum(refunded_amount) as refunded_amount,
+    from order_refunds
+    group by customer_id
 ),
 
 order_totals as (
@@ -101,7 +56,7 @@ rejection_counts as (
         customer_id,
         count(*) filter (where rejection_type = 'returned') as return_count,
         count(*) filter (where rejection_type = 'order_cancelled') as cancellation_count,
-    from rejections
+    from order_rejections
     group by customer_id
 ),
 
