@@ -275,8 +275,11 @@ def _dbt(
 
 
 def _compiled_sql(root: Path, model: str, folder: str = "intermediate") -> str:
+    """The compiled select of ``model``, found anywhere under ``models/<folder>`` (models live in area
+    subfolders)."""
     compiled = root / "dbt_target" / "compiled" / "cx360" / "models" / folder
-    return (compiled / f"{model}.sql").read_text()
+    (path,) = compiled.rglob(f"{model}.sql")
+    return path.read_text()
 
 
 def _batch(warehouse: Path, catalog: str, compiled_sql: str, key: str = "touchpoint_id") -> list[str]:
