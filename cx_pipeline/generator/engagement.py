@@ -82,8 +82,10 @@ def simulate_engagement(
     sink: IdentifierSink,
     minimum_erasures: int,
 ) -> Engagement:
-    forced_ticket = journeys.needs_engagement & (rng.random(persons.count) < 0.6)
-    forced_survey = journeys.needs_engagement & ~forced_ticket
+    # A loyal customer with a single order is loyal by after-sales service on the purchase they kept: a
+    # ticket (an NPS answer alone is not loyalty, docs/journey.md). Their order is never wholly refunded.
+    forced_ticket = journeys.needs_engagement
+    forced_survey = np.zeros(persons.count, dtype=bool)
     tickets, solved_ms = _tickets(rng, persons, journeys, clock, ids, sink, forced_ticket)
     erasures, erased = erasure_requests(rng, persons, journeys, ids, sink, minimum_erasures)
     return Engagement(
@@ -109,7 +111,8 @@ def _rejections(
     rng: np.random.Generator, persons: Persons, journeys: Journeys, ids: IdAllocator, sink: IdentifierSink
 ) -> ColumnRecords:
     orders = journeys.orders
-    came_back = np.isin(persons.stage, [LOYALTY, LAPSED])
+    # Single-order loyal customers keep their purchase (it is what their loyalty rests on).
+    came_back = np.isin(persons.stage, [LOYALTY, LAPSED]) & ~journeys.needs_engagement
     # Returns: some lines of buyers who stayed around, days after the order.
     line_person = orders.person[orders.line_order]
     returned = came_back[line_person] & (rng.random(len(line_person)) < RETURN_SHARE)

@@ -60,7 +60,7 @@ class Journeys:
     first_order_ms: np.ndarray  # -1 without an order
     identify_ms: np.ndarray  # -1 when never signed in
     known_ms: np.ndarray  # first moment the person gave an email (sign-in or guest checkout), -1 never
-    needs_engagement: np.ndarray  # loyal without a repeat order: must get a ticket or survey after the first
+    needs_engagement: np.ndarray  # loyal without a repeat order: gets a ticket after the order it keeps
     removal_person: np.ndarray  # cart removals made while signed in (they become rejections)
     removal_ms: np.ndarray
     removal_product: np.ndarray

@@ -3,15 +3,19 @@
     (rules and vars: docs/journey.md).
 
     Forward stages: each touchpoint implies a stage level (1 discovery: any activity, 2 consideration,
-    3 decision, 4 loyalty: a `loyalty_events` type after the first order); a customer's stage is the highest
-    level reached so far, entered at the first touchpoint reaching it. Only the first touchpoint per level
-    matters, so the stream is reduced by one group-by before anything is ordered.
+    3 decision, 4 loyalty); a customer's stage is the highest level reached so far, entered at the first
+    touchpoint reaching it. Only the first touchpoint per level matters, so the stream is reduced by one
+    group-by before anything is ordered.
+    Loyalty means the relationship goes on after a purchase that stuck: a repeat order (any order after the
+    first), or after-sales service (`loyalty_after_sales_types`: a support ticket) after a purchase the
+    customer kept, i.e. an order not wholly returned or cancelled (as known up to `as_of`; the refund rule of
+    macro order_refund_ctes). An NPS answer, or the return of one's only purchase, is not loyalty.
     Lapse: a customer with an order whose activity stops for `lapse_after_days` is lapsed from the last
     activity + that window (up to `as_of`); the next activity brings them back, to loyalty.
 -#}
 {%- set consideration_types = var('journey_consideration_types') -%}
 {%- set decision_types = var('journey_decision_types') -%}
-{%- set loyalty_types = var('loyalty_events') -%}
+{%- set after_sales_types = var('loyalty_after_sales_types') -%}
 {%- set ignored_types = var('journey_ignored_touchpoint_types') -%}
 {%- set lapse_ignored_types = var('lapse_ignored_touchpoint_types') -%}
 {%- set lapse_after_days = var('lapse_after_days') | int -%}
@@ -47,6 +51,33 @@ first_orders as (
     group by customer_id
 ),
 
+-- Orders and their refunds (returns, cancellations), for "a purchase the customer kept".
+order_touchpoints as (
+    select attributed.*
+    from attributed
+    cross join as_of
+    where
+        attributed.customer_id is not null
+        and attributed.occurred_at <= as_of.as_of_at
+        and attributed.touchpoint_type in ('order', 'return', 'rejection')
+),
+
+{{ order_refund_ctes('order_touchpoints') }},
+
+-- The first moment each customer held a purchase that stuck: the first order with a line not refunded.
+first_kept_orders as (
+    select
+        order_lines.customer_id,
+        min(order_lines.occurred_at) as first_kept_order_at,
+    from order_lines
+    left join refunded_lines
+        on
+            order_lines.order_key = refunded_lines.order_id
+            and order_lines.product_id is not distinct from refunded_lines.product_id
+    where refunded_lines.order_id is null
+    group by order_lines.customer_id
+),
+
 leveled as (
     select
         touchpoints.customer_id,
@@ -54,9 +85,13 @@ leveled as (
         touchpoints.touchpoint_type,
         touchpoints.occurred_at,
         case
+            -- a repeat purchase
+            when touchpoints.touchpoint_type = 'order' and touchpoints.occurred_at > first_orders.first_order_at
+                then 4
+            -- after-sales service on a purchase that stuck
             when
-                touchpoints.touchpoint_type in ({{ sql_value_list(loyalty_types) }})
-                and touchpoints.occurred_at > first_orders.first_order_at
+                touchpoints.touchpoint_type in ({{ sql_value_list(after_sales_types) }})
+                and touchpoints.occurred_at > first_kept_orders.first_kept_order_at
                 then 4
             when touchpoints.touchpoint_type in ({{ sql_value_list(decision_types) }}) then 3
             when touchpoints.touchpoint_type in ({{ sql_value_list(consideration_types) }}) then 2
@@ -64,6 +99,7 @@ leveled as (
         end as stage_order,
     from touchpoints
     left join first_orders on touchpoints.customer_id = first_orders.customer_id
+    left join first_kept_orders on touchpoints.customer_id = first_kept_orders.customer_id
 ),
 
 -- The first touchpoint at each level (ties on time broken by touchpoint_id, so reruns agree).
