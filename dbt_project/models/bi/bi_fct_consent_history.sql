@@ -30,6 +30,7 @@ final as (
         consent_history.policy_version,
         consent_history.attributed_by,
         consent_history.valid_from,
+        {{ utc_date('consent_history.valid_from') }} as valid_from_date_utc,
         consent_history.valid_to,
         consent_history.is_current,
     from consent_history

@@ -25,6 +25,7 @@ final as (
         stage_history.journey_stage,
         stage_history.stage_order,
         stage_history.valid_from,
+        {{ utc_date('stage_history.valid_from') }} as valid_from_date_utc,
         stage_history.valid_to,
         stage_history.is_current,
         stage_history.previous_stage,

@@ -57,6 +57,8 @@ pseudonymised as (
         {{ row_pseudonym('touchpoints.touchpoint_id', 'touchpoint') }} as touchpoint_key,
         customer_keys.customer_key,
         touchpoints.occurred_at,
+        {{ utc_date('touchpoints.occurred_at') }} as occurred_date_utc,
+        {{ utc_month('touchpoints.occurred_at') }} as occurred_month_utc,
         touchpoints.source_system,
         touchpoints.touchpoint_type,
         touchpoints.event_detail,

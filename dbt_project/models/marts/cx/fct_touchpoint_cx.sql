@@ -196,6 +196,8 @@ tied_nps as (
         touchpoint_type,
         channel,
         count(nps_score) as tied_nps_responses,
+        count(*) filter (where nps_score >= 9) as tied_nps_promoters,
+        count(*) filter (where nps_score <= 6) as tied_nps_detractors,
         {{ cx_nps('nps_score') }} as tied_nps
     from tied_nps_matched
     group by touchpoint_type, channel
@@ -248,12 +250,17 @@ final as (
             as double
         ) as abandoned_cart_rate,
         coalesce(tied_nps.tied_nps_responses, 0) as tied_nps_responses,
+        -- The inputs beside the score, so no one averages NPS percentages across rows.
+        coalesce(tied_nps.tied_nps_promoters, 0) as tied_nps_promoters,
+        coalesce(tied_nps.tied_nps_detractors, 0) as tied_nps_detractors,
         cast(tied_nps.tied_nps as double) as tied_nps,
         coalesce(tied_ticket_scores.tied_csat_responses, 0) as tied_csat_responses,
         cast(tied_ticket_scores.tied_csat as double) as tied_csat,
         coalesce(tied_ticket_scores.tied_ces_responses, 0) as tied_ces_responses,
         cast(tied_ticket_scores.tied_ces as double) as tied_ces,
         coalesce(outcome_rates.follow_up_nps_responses, 0) as follow_up_nps_responses,
+        coalesce(outcome_rates.follow_up_promoters, 0) as follow_up_nps_promoters,
+        coalesce(outcome_rates.follow_up_detractors, 0) as follow_up_nps_detractors,
         cast(
             {{ cx_nps_from_counts(
                 'outcome_rates.follow_up_promoters',
