@@ -30,7 +30,11 @@ from cx_pipeline.defs.resources import WAREHOUSE_POOL
 from cx_pipeline.defs.serving import SERVING_KEY
 from cx_pipeline.privacy.deferral import rebuilt_relations
 from cx_pipeline.privacy.erasure import current_graph_for_erasure, execute_erasure_requests
-from cx_pipeline.privacy.maintenance import compact_database, verify_after_build
+from cx_pipeline.privacy.maintenance import (
+    compact_database,
+    remove_stale_compaction_copies,
+    verify_after_build,
+)
 from cx_pipeline.privacy.resolution_graph import drop_resolution_graph
 from cx_pipeline.privacy.scan import TableRef
 from cx_pipeline.settings import ERASURE_WINDOW_HOURS, Paths
@@ -126,6 +130,11 @@ def erasure(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     compacts itself. Metadata carries counts only, never an identifier.
     """
     paths = Paths.from_env()
+    # A killed compaction leaves a whole copy of the warehouse beside it: never kept, never left unerased.
+    for copy in remove_stale_compaction_copies(paths.warehouse):
+        context.log.warning(
+            f"Removed {copy.name}, a copy of the warehouse left by an interrupted compaction."
+        )
     rebuilt, plan = deferral_plan(context)
     started = time.monotonic()
     # This run's identity graph, when there is someone to resolve: a request delivered with the person's

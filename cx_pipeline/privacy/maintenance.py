@@ -304,3 +304,24 @@ def _deleted_since_last_compaction(connection: duckdb.DuckDBPyConnection) -> boo
             [last, last],
         ).fetchall()[0][0]
     )
+
+
+def compaction_copy_pattern(path: Path) -> str:
+    """The glob of the temporary copies :func:`compact_database` writes beside ``path`` (and their WALs)."""
+    return f".{path.name}.compact-*"
+
+
+def remove_stale_compaction_copies(path: Path | str) -> list[Path]:
+    """Delete the copies of the warehouse a killed compaction left beside it; the files removed.
+
+    A compaction writes the whole warehouse (names, emails, phones) to ``.<name>.compact-<id>`` and renames it
+    over the warehouse; killed in between, the copy stays, and nothing else would ever read, scan or erase it.
+    Call it while no compaction can run (the erasure step holds the warehouse's pool slot).
+    """
+    path = Path(path)
+    removed = []
+    for copy in sorted(path.parent.glob(compaction_copy_pattern(path))):
+        if copy.is_file():
+            copy.unlink()
+            removed.append(copy)
+    return removed
