@@ -29,38 +29,34 @@ erased as (
     group by identifier_type, identifier_hash
 ),
 
-opted_out_emails as (
-    select
-        'email' as identifier_type,
-        {{ keyed_hash('email.value') }} as identifier_hash,
-        'opted_out' as reason,
-        consents.purpose,
-        consents.status_since as suppressed_since,
-    from consents
-    inner join customers on consents.customer_id = customers.customer_id
-    cross join unnest(customers.emails) as email (value)
-    where consents.purpose = 'email_marketing' and not consents.is_granted
+-- The contact purposes and the identifiers they reach.
+contact_purposes as (
+    select * from (
+        values ('email_marketing', 'email'), ('sms_marketing', 'phone')
+    ) as purposes (purpose, identifier_type)  -- noqa: AL05
 ),
 
-opted_out_phones as (
+opted_out as (
     select
-        'phone' as identifier_type,
-        {{ keyed_hash('phone.value') }} as identifier_hash,
+        contact_purposes.identifier_type,
+        {{ keyed_hash('identifier.value') }} as identifier_hash,
         'opted_out' as reason,
         consents.purpose,
         consents.status_since as suppressed_since,
     from consents
+    inner join contact_purposes on consents.purpose = contact_purposes.purpose
     inner join customers on consents.customer_id = customers.customer_id
-    cross join unnest(customers.phones) as phone (value)
-    where consents.purpose = 'sms_marketing' and not consents.is_granted
+    cross join
+        unnest(
+            case contact_purposes.identifier_type when 'email' then customers.emails else customers.phones end
+        ) as identifier (value)
+    where not consents.is_granted
 ),
 
 final as (
     select * from erased
     union all
-    select * from opted_out_emails
-    union all
-    select * from opted_out_phones
+    select * from opted_out
 )
 
 select * from final
