@@ -239,6 +239,22 @@ def find_in_files(root: Path, people: list[Person]) -> dict[str, set[str]]:
 # ------------------------------------------------------------------------------------------ the scenario
 
 
+def point_paths_at(root: Path, patch: pytest.MonkeyPatch):
+    """Every cx360 folder under ``root`` (set through ``patch``); the resulting Paths."""
+    from cx_pipeline.settings import Paths
+
+    for name, value in {
+        "CX360_WAREHOUSE": root / "cx360.duckdb",
+        "CX360_LANDING_DIR": root / "landing",
+        "CX360_TRUTH_DIR": root / "truth",
+        "CX360_EXPORTS_DIR": root / "exports",
+        "CX360_SERVING_DIR": root / "serving",
+        "CX360_QUARANTINE_DIR": root / "quarantine",
+    }.items():
+        patch.setenv(name, str(value))
+    return Paths.from_env()
+
+
 @dataclass
 class Scenario:
     root: Path
@@ -329,15 +345,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
 
     root = tmp_path_factory.mktemp("privacy_erasure")
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "CX360_WAREHOUSE": root / "cx360.duckdb",
-            "CX360_LANDING_DIR": root / "landing",
-            "CX360_TRUTH_DIR": root / "truth",
-            "CX360_EXPORTS_DIR": root / "exports",
-            "CX360_SERVING_DIR": root / "serving",
-            "CX360_QUARANTINE_DIR": root / "quarantine",
-        }.items():
-            patch.setenv(name, str(value))
+        point_paths_at(root, patch)
         patch.setenv("CX360_PSEUDONYMISATION_KEY", secrets.token_hex(32))
         # Plain strings in the file, so the byte search sees whatever is physically there (dbt via the
         # profile, Python connections via the shared connection settings: both read this variable).

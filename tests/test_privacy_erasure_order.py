@@ -36,6 +36,7 @@ from test_privacy_erasure import (
     _verification_step,
     find_in_database,
     find_in_files,
+    point_paths_at,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("privacy_erasure_order")]
@@ -100,21 +101,6 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         yield
 
 
-def _paths(root: Path, patch: pytest.MonkeyPatch):
-    from cx_pipeline.settings import Paths
-
-    for name, value in {
-        "CX360_WAREHOUSE": root / "cx360.duckdb",
-        "CX360_LANDING_DIR": root / "landing",
-        "CX360_TRUTH_DIR": root / "truth",
-        "CX360_EXPORTS_DIR": root / "exports",
-        "CX360_SERVING_DIR": root / "serving",
-        "CX360_QUARANTINE_DIR": root / "quarantine",
-    }.items():
-        patch.setenv(name, str(value))
-    return Paths.from_env()
-
-
 def _finish_run(root: Path, paths) -> dict[str, int]:
     _build(root)
     _export_and_serve(paths)
@@ -132,7 +118,7 @@ def with_the_data(environment, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
     root = tmp_path_factory.mktemp("erasure_with_data")
     with pytest.MonkeyPatch.context() as patch:
-        paths = _paths(root, patch)
+        paths = point_paths_at(root, patch)
         generate(
             GeneratorConfig(
                 customers=SAMPLE_PERSONS, seed=13, landing_dir=paths.landing, truth_dir=paths.truth
@@ -157,7 +143,7 @@ def before_the_data(environment, tmp_path_factory: pytest.TempPathFactory) -> It
 
     root = tmp_path_factory.mktemp("erasure_before_data")
     with pytest.MonkeyPatch.context() as patch:
-        paths = _paths(root, patch)
+        paths = point_paths_at(root, patch)
         held_back = root / "held_back_landing"
         generate(
             GeneratorConfig(customers=SAMPLE_PERSONS, seed=14, landing_dir=held_back, truth_dir=paths.truth),
