@@ -11,6 +11,7 @@ import duckdb
 from cx_pipeline.contracts import CONTRACTS, raw_table_columns
 from cx_pipeline.ingestion.loader import FIX_HINT, SourceLoadResult
 from cx_pipeline.ingestion.sql import raw_table
+from cx_pipeline.sql import Sql, compose
 
 PREVIEW_ROWS = 5
 _CELL_CHARS = 48
@@ -25,8 +26,11 @@ class TableCounts:
 
 def table_counts(conn: duckdb.DuckDBPyConnection, source: str) -> TableCounts:
     rows = conn.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE _is_duplicate), count(DISTINCT _source_file) "  # noqa: S608
-        f"FROM {raw_table(source)}"
+        compose(
+            "SELECT count(*), count(*) FILTER (WHERE _is_duplicate), count(DISTINCT _source_file) "
+            "FROM {table}",
+            table=raw_table(source),
+        )
     ).fetchall()[0]
     return TableCounts(rows=int(rows[0]), duplicates=int(rows[1]), files=int(rows[2]))
 
@@ -36,11 +40,15 @@ def preview_rows(
 ) -> tuple[list[str], list[tuple]]:
     """A few rows of ``raw.<source>`` (of ``file_path`` if given), in line order."""
     columns = list(raw_table_columns(source))
-    where = "WHERE _source_file = ?" if file_path else ""
+    where = Sql("WHERE _source_file = ?") if file_path else Sql("")
     params: list[Any] = [file_path] if file_path else []
     rows = conn.execute(
-        f"SELECT * FROM {raw_table(source)} {where} ORDER BY _source_line LIMIT {int(limit)}",  # noqa: S608
-        params,
+        compose(
+            "SELECT * FROM {table} {where} ORDER BY _source_line LIMIT ?",
+            table=raw_table(source),
+            where=where,
+        ),
+        [*params, int(limit)],
     ).fetchall()
     return columns, rows
 
