@@ -13,6 +13,7 @@ import pytest
 from cx_pipeline.privacy import keys
 from cx_pipeline.privacy.identifiers import candidates, extract_emails, normalize_email, normalize_phone
 from cx_pipeline.privacy.keys import keyed_hash, keyed_hashes, load_key, register_udfs
+from cx_pipeline.sql import compose, qualified_name
 
 
 @pytest.fixture
@@ -238,7 +239,10 @@ def _ids_of(connection, table: str, rowids) -> list[str]:
     return sorted(
         r
         for (r,) in connection.execute(
-            f"select response_id from {table} where rowid in (select unnest(?))",  # noqa: S608
+            compose(
+                "select response_id from {table} where rowid in (select unnest(?))",
+                table=qualified_name(*table.split(".")),
+            ),
             [sorted(rowids)],
         ).fetchall()
     )

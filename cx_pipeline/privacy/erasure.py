@@ -59,6 +59,7 @@ from cx_pipeline.privacy.scan import (
     scan_tables,
     text_hits,
 )
+from cx_pipeline.sql import compose, quote_identifier
 
 PRIVACY_SCHEMA = "privacy"
 # Tables never scrubbed: the privacy bookkeeping itself (hashes and counts only) and the ingestion manifest
@@ -78,7 +79,7 @@ REQUEST_IDENTIFIER_TYPES = {"email": "email", "phone": "phone", "user_id": "user
 BI_CUSTOMER_DOMAIN = "customer"
 
 PRIVACY_DDL = (
-    f"create schema if not exists {PRIVACY_SCHEMA}",
+    compose("create schema if not exists {schema}", schema=quote_identifier(PRIVACY_SCHEMA)),
     """create table if not exists privacy.suppressed_identifiers (
         identifier_hash varchar not null,
         identifier_type varchar not null,
@@ -251,21 +252,24 @@ def resolve(connection: duckdb.DuckDBPyConnection, requests: list[ErasureRequest
     if rows:
         connection.executemany("insert into _cx360_request_ids values (?, ?, ?)", rows)
     linked = connection.execute(
-        f"""
-        with customers as (
-            select distinct request_ids.request_id, identity_map.customer_id
-            from _cx360_request_ids as request_ids
-            inner join {mapping.qualified} as identity_map
-                on request_ids.identifier_type = identity_map.identifier_type
-                and request_ids.identifier_value = identity_map.identifier_value
-            where identity_map.customer_id is not null
+        compose(
+            """
+            with customers as (
+                select distinct request_ids.request_id, identity_map.customer_id
+                from _cx360_request_ids as request_ids
+                inner join {identity_map} as identity_map
+                    on request_ids.identifier_type = identity_map.identifier_type
+                    and request_ids.identifier_value = identity_map.identifier_value
+                where identity_map.customer_id is not null
+            )
+            select customers.request_id, customers.customer_id, identity_map.identifier_type,
+                identity_map.identifier_value
+            from customers
+            inner join {identity_map} as identity_map on customers.customer_id = identity_map.customer_id
+            where identity_map.identifier_value is not null
+            """,
+            identity_map=mapping.qualified,
         )
-        select customers.request_id, customers.customer_id, identity_map.identifier_type,
-            identity_map.identifier_value
-        from customers
-        inner join {mapping.qualified} as identity_map on customers.customer_id = identity_map.customer_id
-        where identity_map.identifier_value is not null
-        """  # noqa: S608 - the map name comes from a fixed allowlist
     ).fetchall()
     connection.execute("drop table _cx360_request_ids")
     by_request = {r.request.request_id: r for r in resolutions}
