@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 from sample_warehouse import query, run_dbt
 
+from cx_pipeline.sql import compose, plain_identifier, qualified_name, quote_identifier, quote_literal
+
 pytestmark = pytest.mark.xdist_group("incremental")
 
 # The incremental model and everything downstream of it that the journey needs, keyed for the comparison.
@@ -287,9 +289,16 @@ def _batch(warehouse: Path, catalog: str, compiled_sql: str, key: str = "touchpo
     conn = duckdb.connect()
     try:
         conn.execute("set TimeZone = 'UTC'")
-        conn.execute(f"attach '{warehouse}' as {catalog} (read_only)")
-        conn.execute(f"use {catalog}")
-        rows = conn.execute(f"select {key} from ({compiled_sql})").fetchall()  # noqa: S608
+        conn.execute(
+            compose(
+                "attach {path} as {catalog} (read_only)",
+                path=quote_literal(str(warehouse)),
+                catalog=quote_identifier(catalog),
+            )
+        )
+        conn.execute(compose("use {catalog}", catalog=quote_identifier(catalog)))
+        # The compiled model is run as it is (a relation), only its key column is taken.
+        rows = conn.sql(compiled_sql).project(plain_identifier(key)).fetchall()
         return sorted(row[0] for row in rows)
     finally:
         conn.close()
@@ -301,7 +310,13 @@ def _contents(warehouse: Path) -> dict[str, list[tuple]]:
     conn = connect(warehouse, read_only=True)
     try:
         return {
-            table: conn.execute(f"select * from {table} order by {key}").fetchall()  # noqa: S608
+            table: conn.execute(
+                compose(
+                    "select * from {table} order by {key}",
+                    table=qualified_name(*table.split(".")),
+                    key=plain_identifier(key),
+                )
+            ).fetchall()
             for table, key in COMPARED_TABLES.items()
         }
     finally:
@@ -485,7 +500,12 @@ def test_a_replaced_landing_file_rebuilds_the_table(built: dict, tmp_path: Path)
 
     table = "intermediate.int_touchpoints_unioned"
     assert _contents(warehouse)[table] == _contents(full)[table]
-    ids = {row[0] for row in query(warehouse, f"select touchpoint_id from {table}")}  # noqa: S608
+    ids = {
+        row[0]
+        for row in query(
+            warehouse, compose("select touchpoint_id from {table}", table=qualified_name(*table.split(".")))
+        )
+    }
     assert "privacy:CE2" in ids and "privacy:CE1" not in ids
 
 

@@ -200,3 +200,14 @@ def test_sql_text_and_templates_are_written_in_code() -> None:
             if name == "join" and len(node.args) > 1 and not _is_literal_text(node.args[1]):
                 offending.append(f"{path.relative_to(ROOT)}:{node.lineno} join(..., separator)")
     assert offending == []
+
+
+def test_no_s608_suppressions_left() -> None:
+    marker = "noqa: " + "S608"
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in _python_files()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if marker in line
+    ]
+    assert found == []

@@ -18,6 +18,7 @@ from cx_pipeline.cx import clv
 from cx_pipeline.cx.report import render_report
 from cx_pipeline.cx.report_data import REPORT_RELATIONS, load_report_data
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
+from cx_pipeline.publish import write_file_atomically
 from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT, Paths
 
 CX_GROUP = "cx"
@@ -213,10 +214,7 @@ def cx_report(config: CxReportConfig, duckdb: DuckDBResource) -> dg.MaterializeR
         data = load_report_data(conn, low_sample_threshold=threshold)
     html = render_report(data)
     target = reports_dir() / "cx_report.html"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_suffix(".html.tmp")
-    temporary.write_text(html, encoding="utf-8")
-    os.replace(temporary, target)
+    write_file_atomically(target, html)
 
     metrics = data.metrics
     metadata: dict[str, Any] = {

@@ -22,6 +22,7 @@ from cx_pipeline.contracts import CONTRACTS
 from cx_pipeline.generator import text, vocab
 from cx_pipeline.generator.config import DAY_MS, Clock
 from cx_pipeline.generator.delivery import DeliveryPlan
+from cx_pipeline.sql import compose, quote_literal
 
 STAGING_NAME = ".cx360-generator-staging"
 # Landing files the generator owns (and so may delete): <source>/<YYYY-MM>[-DD].<csv|jsonl>.
@@ -233,13 +234,14 @@ class TruthWriter:
             connection.execute("SET temp_directory = ?", [str(self.staging / "duckdb_tmp")])
             connection.execute("CREATE TEMP TABLE placeholders (identifier_type VARCHAR, value VARCHAR)")
             connection.executemany("INSERT INTO placeholders VALUES (?, ?)", placeholders)
-            # Paths cannot be bound as parameters in COPY; both are built here, not taken from input.
+            # COPY cannot bind parameters: both paths (built here, not taken from input) are quoted literals.
             copied = connection.execute(
-                f"""
+                compose(
+                    """
                 COPY (
                     WITH pairs AS (
                         SELECT DISTINCT identifier_type, value AS identifier_value, person_id
-                        FROM read_parquet('{parts}')
+                        FROM read_parquet({parts})
                     )
                     SELECT
                         identifier_type,
@@ -253,7 +255,10 @@ class TruthWriter:
                             )) AS is_shared
                     FROM pairs
                     ORDER BY person_id, identifier_type, identifier_value
-                ) TO '{target}' (FORMAT csv, HEADER true)
-                """  # noqa: S608
+                ) TO {target} (FORMAT csv, HEADER true)
+                """,
+                    parts=quote_literal(parts),
+                    target=quote_literal(target),
+                ),
             ).fetchall()
         return int(copied[0][0])
