@@ -475,7 +475,7 @@ def test_erasure_request_deletes_the_whole_person_by_plain_joins(scan_db, tmp_pa
 
 
 def test_byte_scan_finds_a_formatted_phone_and_an_email_in_binary(tmp_path: Path, monkeypatch) -> None:
-    from cx_pipeline.privacy.scan import file_byte_hits
+    from cx_pipeline.privacy.file_scan import file_byte_hits
 
     monkeypatch.setenv(keys.KEY_ENV, "g" * 32)
     path = tmp_path / "blob.bin"

@@ -42,6 +42,7 @@ from cx_pipeline.privacy.deferral import (
     record_deferral,
 )
 from cx_pipeline.privacy.exports import scrub_export_dir
+from cx_pipeline.privacy.file_scan import file_text, text_hits
 from cx_pipeline.privacy.identifiers import normalize_email, normalize_phone, nullif_blank
 from cx_pipeline.privacy.keys import keyed_hashes
 from cx_pipeline.privacy.scan import (
@@ -50,14 +51,12 @@ from cx_pipeline.privacy.scan import (
     base_tables,
     delete_rows,
     end_scan,
-    file_text,
     has_column,
     load_needles,
     load_plain_needles,
     load_suppression_needles,
     register_scan_functions,
     scan_tables,
-    text_hits,
 )
 from cx_pipeline.sql import compose, quote_identifier
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import duckdb
 
+from cx_pipeline.privacy.file_scan import file_text, text_hits
 from cx_pipeline.publish import is_temp_of_publish, staged_dir
 from cx_pipeline.sql import Sql, compose, qualified_name, quote_literal
 
@@ -148,11 +149,9 @@ def scrub_export_dir(folder: Path, needles: Mapping[str, str | None]) -> Counter
     """
     from cx_pipeline.privacy.scan import (
         TableRef,
-        file_text,
         load_needles,
         register_scan_functions,
         scan_table,
-        text_hits,
     )
 
     removed: Counter = Counter()

@@ -23,9 +23,9 @@ import duckdb
 
 from cx_pipeline.privacy.deferral import clear_deferrals, deferred_needles, has_deferrals
 from cx_pipeline.privacy.erasure import ensure_privacy_tables, scrubbable_tables
+from cx_pipeline.privacy.file_scan import file_byte_hits
 from cx_pipeline.privacy.scan import (
     end_scan,
-    file_byte_hits,
     load_needles,
     register_scan_functions,
     scan_tables,

@@ -1,4 +1,4 @@
-"""Finding a person's identifiers anywhere in the warehouse, in files and in raw bytes.
+"""Finding a person's identifiers in the warehouse's tables (files and raw bytes: :mod:`.file_scan`).
 
 A *needle* is a normalised identifier of a person being erased (see :mod:`cx_pipeline.privacy.identifiers`):
 as plaintext while its request is executed, and afterwards only as its keyed hash (the suppression list). A
@@ -23,14 +23,11 @@ Plaintext only ever sits in temp tables of the scanning connection, dropped by :
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import math
 import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 
@@ -39,11 +36,8 @@ from cx_pipeline.privacy.identifiers import (
     ID_PATTERN,
     PHONE_PATTERN,
     WHOLE_VALUE_MAX_LENGTH,
-    candidates,
-    extract_emails_from_bytes,
-    normalize_phone,
 )
-from cx_pipeline.privacy.keys import keyed_hashes, register_udfs
+from cx_pipeline.privacy.keys import register_udfs
 from cx_pipeline.sql import (
     Sql,
     compose,
@@ -651,72 +645,3 @@ def delete_rows(connection: duckdb.DuckDBPyConnection, table: TableRef, rowids: 
         {"ids": ids},
     )
     return len(ids)
-
-
-# ---------------------------------------------------------------------------------------------- files
-
-
-def file_text(path: Path) -> str:
-    """A file's content as text for scanning: gzip is opened, anything else read as UTF-8 with replacement."""
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        with contextlib.suppress(OSError, EOFError):
-            data = gzip.decompress(data)
-    return data.decode("utf-8", errors="replace")
-
-
-def text_hits(text: str, needles: Mapping[str, str | None]) -> dict[str, str | None]:
-    """Tokens of ``text`` whose keyed hash is a needle -> request id."""
-    tokens = sorted(candidates(text))
-    hashes = keyed_hashes(tokens)
-    return {token: needles[h] for token, h in zip(tokens, hashes, strict=True) if h in needles}
-
-
-def line_hits(lines: Iterable[str], needles: Mapping[str, str | None]) -> list[int]:
-    """Indexes of the lines holding a needle."""
-    cache: dict[str, bool] = {}
-    hits = []
-    for index, line in enumerate(lines):
-        tokens = candidates(line)
-        unknown = [t for t in tokens if t not in cache]
-        for token, digest in zip(unknown, keyed_hashes(unknown), strict=True):
-            cache[token] = digest in needles
-        if any(cache[t] for t in tokens):
-            hits.append(index)
-    return hits
-
-
-_BYTE_IDS = re.compile(rb"[A-Za-z0-9][A-Za-z0-9_-]{2,63}")
-_BYTE_PHONES = re.compile(rb"[+(]?[0-9][0-9 ().-]{6,24}[0-9]")
-# Every _BYTE_PHONES match lies in a run of these characters that starts at a possible first character, so
-# matching the runs one by one finds exactly the same phones, about 4x faster than over the whole file.
-_BYTE_PHONE_RUNS = re.compile(rb"[+(0-9][0-9 ().+-]{7,}")
-
-
-def file_byte_hits(path: Path, needles: Mapping[str, str | None], chunk_bytes: int = 1 << 24) -> set[str]:
-    """Needle tokens found in the raw bytes of ``path`` (e.g. a database file: free blocks included).
-
-    Only strings stored as plain bytes can be found; DuckDB compresses most strings (dictionary, FSST), so
-    this proves absence only for a file written with ``force_compression='uncompressed'``; see the tests.
-    """
-    tokens: set[str] = set()
-    phones: set[bytes] = set()
-    overlap = 256
-    with path.open("rb") as handle:
-        tail = b""
-        while True:
-            chunk = handle.read(chunk_bytes)
-            if not chunk:
-                break
-            data = tail + chunk
-            tail = data[-overlap:]
-            tokens.update(extract_emails_from_bytes(data.lower()))
-            tokens.update(m.decode("ascii") for m in _BYTE_IDS.findall(data))
-            for run in set(_BYTE_PHONE_RUNS.findall(data)):
-                phones.update(_BYTE_PHONES.findall(run))
-    for raw_phone in phones:
-        phone = normalize_phone(raw_phone.decode("ascii"))
-        if phone:
-            tokens.add(phone)
-    ordered = sorted(tokens)
-    return {token for token, digest in zip(ordered, keyed_hashes(ordered), strict=True) if digest in needles}
