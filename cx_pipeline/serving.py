@@ -11,7 +11,8 @@ pipeline). Instead every run publishes ``<serving dir>/cx360_bi.duckdb``:
 
 The rename is atomic: a new connection opens either the old complete file or the new complete one, never a
 half-written file, and never finds the name missing. Readers already connected keep reading the old file
-(on Linux its inode lives on until they close). See docs/serving.md.
+(on Linux its inode lives on until they close). Opening the copy, BI's side, is
+:mod:`cx_pipeline.serving_client`. See docs/serving.md.
 """
 
 from __future__ import annotations
@@ -28,18 +29,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
-from cx_pipeline.operations import DiskFullError, ExplainedFileNotFoundError, is_disk_full
+from cx_pipeline.operations import DiskFullError, is_disk_full
 from cx_pipeline.publish import publish_file
+from cx_pipeline.serving_client import SERVING_FILE_NAME, serving_file
+from cx_pipeline.serving_client import SERVING_READONLY_CONFIG as SERVING_READONLY_CONFIG  # re-exported
+from cx_pipeline.serving_client import ServingCopyMissingError as ServingCopyMissingError  # re-exported
+from cx_pipeline.serving_client import open_serving_readonly as open_serving_readonly  # re-exported
 from cx_pipeline.settings import PROJECT_ROOT
 from cx_pipeline.sql import compose, join, qualified_name, quote_identifier, quote_literal
 from cx_pipeline.warehouse import connect as connect_warehouse
-from cx_pipeline.warehouse import locked_error
 
-SERVING_FILE_NAME = "cx360_bi.duckdb"
 # DuckDB 2.0's default format is unreadable for DuckDB <= 1.5, which many BI tools and drivers bundle.
 SERVING_STORAGE_VERSION = "v1.4.0"
 # Lineage of the copy, one row per served relation; kept in the serving file's `main` schema.
@@ -48,16 +50,6 @@ PUBLISHED_TABLE = "_published"
 # Temp files live in the serving folder itself: os.replace is only atomic within one file system.
 _TEMP_PREFIX = f".{SERVING_FILE_NAME}.publishing-"
 _PUBLISH_LOCK_NAME = f".{SERVING_FILE_NAME}.publish-lock"
-
-# What a BI consumer needs and nothing more: no writes, no files or network, no extension downloads, and
-# no way for a query to switch any of that back on.
-SERVING_READONLY_CONFIG: dict[str, Any] = {
-    "enable_external_access": False,
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "lock_configuration": True,
-}
-
 
 _PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -121,10 +113,6 @@ class DirectIdentifierError(ValueError):
     """A relation about to be served carries a direct identifier; BI must only see pseudonymised data."""
 
 
-class ServingCopyMissingError(ExplainedFileNotFoundError):
-    """No serving copy has been published at the path yet."""
-
-
 class PublishBusyError(RuntimeError):
     """Another process has been publishing into the same serving folder for too long."""
 
@@ -142,41 +130,6 @@ class PublishResult:
     removed_temp_files: tuple[Path, ...]
     published_at: datetime
     duration_seconds: float
-
-
-def serving_file(serving_dir: Path | str) -> Path:
-    return Path(serving_dir) / SERVING_FILE_NAME
-
-
-def open_serving_readonly(path: Path | str) -> duckdb.DuckDBPyConnection:
-    """Open a published serving copy read-only and locked down, in UTC.
-
-    Close the connection to see a newer publish: DuckDB keeps one database instance per path in a process,
-    so a second connection opened while the first is still open shares the first one's (old) file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ServingCopyMissingError(
-            f"No serving copy at {path} yet: materialize the asset serving/cx360_bi (`make run`, or "
-            "`cx360 run`), or check CX360_SERVING_DIR.",
-            path,
-        )
-    # TimeZone cannot be passed in `config` once extension autoloading is off; set it, then lock.
-    unlocked = {key: value for key, value in SERVING_READONLY_CONFIG.items() if key != "lock_configuration"}
-    try:
-        connection = duckdb.connect(str(path), read_only=True, config=unlocked)
-    except duckdb.IOException as error:
-        locked = locked_error(path, error)
-        if locked is not None:
-            raise locked from error
-        raise
-    try:
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.execute("SET lock_configuration = true")
-    except BaseException:
-        connection.close()
-        raise
-    return connection
 
 
 def find_identifier_columns(columns: Iterable[str]) -> list[str]:

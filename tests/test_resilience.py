@@ -450,7 +450,7 @@ DBT_MODEL_MATERIALIZED = Sql("dagster_event_type = 'ASSET_MATERIALIZATION' and s
 
 
 def _serving_fingerprints(warehouse: Warehouse) -> dict[str, str]:
-    from cx_pipeline.serving import open_serving_readonly, serving_file
+    from cx_pipeline.serving_client import open_serving_readonly, serving_file
 
     connection = open_serving_readonly(serving_file(warehouse.serving_dir))
     try:

@@ -25,12 +25,10 @@ from cx_pipeline.serving import (
     DirectIdentifierError,
     PublishBusyError,
     ServedRelation,
-    ServingCopyMissingError,
     find_identifier_columns,
-    open_serving_readonly,
     publish_from_warehouse,
-    serving_file,
 )
+from cx_pipeline.serving_client import ServingCopyMissingError, open_serving_readonly, serving_file
 from cx_pipeline.settings import PROJECT_ROOT
 from cx_pipeline.sql import Sql, compose, qualified_name, quote_identifier
 from cx_pipeline.warehouse import connect as connect_warehouse
