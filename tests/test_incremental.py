@@ -24,7 +24,15 @@ from pathlib import Path
 import pytest
 from sample_warehouse import query, run_dbt
 
-from cx_pipeline.sql import compose, plain_identifier, qualified_name, quote_identifier, quote_literal
+from cx_pipeline.sql import (
+    Sql,
+    compose,
+    identifiers,
+    plain_identifier,
+    qualified_name,
+    quote_identifier,
+    quote_literal,
+)
 
 pytestmark = pytest.mark.xdist_group("incremental")
 
@@ -281,7 +289,9 @@ def _compiled_sql(root: Path, model: str, folder: str = "intermediate") -> str:
     return (compiled / f"{model}.sql").read_text()
 
 
-def _batch(warehouse: Path, catalog: str, compiled_sql: str, key: str = "touchpoint_id") -> list[str]:
+def _batch(
+    warehouse: Path, catalog: str, compiled_sql: str, key: str = "touchpoint_id", *, distinct: bool = False
+) -> list[str]:
     """The ``key`` values an incremental build's compiled select returns on ``warehouse`` (a copy of the
     warehouse it was compiled for, attached under that warehouse's catalog name): what the build re-read."""
     import duckdb
@@ -298,10 +308,16 @@ def _batch(warehouse: Path, catalog: str, compiled_sql: str, key: str = "touchpo
         )
         conn.execute(compose("use {catalog}", catalog=quote_identifier(catalog)))
         # The compiled model is run as it is (a relation), only its key column is taken.
-        rows = conn.sql(compiled_sql).project(plain_identifier(key)).fetchall()
+        relation = conn.sql(compiled_sql).project(plain_identifier(key))
+        rows = (relation.distinct() if distinct else relation).fetchall()
         return sorted(row[0] for row in rows)
     finally:
         conn.close()
+
+
+def _order_by(key: str) -> Sql:
+    """``all`` or a comma-separated column list (COMPARED_TABLES' keys), quoted."""
+    return Sql("all") if key == "all" else identifiers(column.strip() for column in key.split(","))
 
 
 def _contents(warehouse: Path) -> dict[str, list[tuple]]:
@@ -314,7 +330,7 @@ def _contents(warehouse: Path) -> dict[str, list[tuple]]:
                 compose(
                     "select * from {table} order by {key}",
                     table=qualified_name(*table.split(".")),
-                    key=plain_identifier(key),
+                    key=_order_by(key),
                 )
             ).fetchall()
             for table, key in COMPARED_TABLES.items()
@@ -378,7 +394,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
             before_marts_day_3,
             incremental.stem,
             _compiled_sql(root, "fct_journey_stage_history", "marts/core"),
-            key="distinct customer_id",
+            key="customer_id",
+            distinct=True,
         ),
     }
     full_day_3 = _full_rebuild(root, incremental, "full_day_3")
