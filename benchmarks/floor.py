@@ -157,7 +157,7 @@ def run_floor(landing: Path, database: Path, pattern: str = "*", threads: int | 
         connection.execute("set TimeZone = 'UTC'")
         connection.execute("set preserve_insertion_order = false")
         if threads:
-            connection.execute(f"set threads = {int(threads)}")
+            connection.execute(compose("set threads = {threads}", threads=int(threads)))
         sql, files = floor_query(landing, pattern)
         connection.execute(sql)
         keys, records = connection.execute("select count(*), sum(records) from key_aggregates").fetchone()

@@ -533,10 +533,11 @@ def test_a_table_built_before_the_model_was_incremental_is_rebuilt(built: dict, 
     warehouse = tmp_path / "upgraded.duckdb"
     shutil.copyfile(built["full"], warehouse)
     table = "intermediate.int_touchpoints_unioned"
+    quoted = qualified_name(*table.split("."))
     conn = connect(warehouse)
     try:
-        conn.execute(f"alter table {table} drop column _loaded_at")
-        conn.execute(f"alter table {table} drop column cart_id")
+        conn.execute(compose("alter table {table} drop column _loaded_at", table=quoted))
+        conn.execute(compose("alter table {table} drop column cart_id", table=quoted))
     finally:
         conn.close()
     _dbt(tmp_path, warehouse, select=["int_touchpoints_unioned"])

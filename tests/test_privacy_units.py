@@ -13,7 +13,7 @@ import pytest
 from cx_pipeline.privacy import keys
 from cx_pipeline.privacy.identifiers import candidates, extract_emails, normalize_email, normalize_phone
 from cx_pipeline.privacy.keys import keyed_hash, keyed_hashes, load_key, register_udfs
-from cx_pipeline.sql import compose, qualified_name
+from cx_pipeline.sql import compose, plain_identifier, qualified_name
 
 
 @pytest.fixture
@@ -105,7 +105,8 @@ def test_sql_phone_macro_agrees_with_python() -> None:
     try:
         os.environ.setdefault(keys.KEY_ENV, "d" * 32)
         register_scan_functions(connection)
-        got = [connection.execute(f"select {PHONE_MACRO}(?)", [s]).fetchall()[0][0] for s in samples]
+        phone = compose("select {macro}(?)", macro=plain_identifier(PHONE_MACRO))
+        got = [connection.execute(phone, [s]).fetchall()[0][0] for s in samples]
     finally:
         connection.close()
     assert got == [normalize_phone(s) for s in samples]
