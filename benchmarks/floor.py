@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from cx_pipeline.contracts import CONTRACTS
+from cx_pipeline.sql import Sql, compose, identifiers, join, plain_identifier, quote_identifier, quote_literal
 
 # Identifier columns per source (contract field names); emails are normalised, the rest taken as is.
 KEY_FIELDS: dict[str, tuple[str, ...]] = {
@@ -43,10 +44,6 @@ KEY_TYPES = {
 }
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _files(landing: Path, source: str, pattern: str) -> list[str]:
     suffix = CONTRACTS[source].format
     return sorted(
@@ -59,54 +56,77 @@ def _files(landing: Path, source: str, pattern: str) -> list[str]:
     )
 
 
-def source_sql(source: str, files: list[str]) -> str:
+def source_sql(source: str, files: list[str]) -> Sql:
     contract = CONTRACTS[source]
-    file_list = "[" + ", ".join(_quote(f) for f in files) + "]"
+    file_list = compose("[{files}]", files=join(quote_literal(f) for f in files))
     time_field = contract.event_time_field
     keys = list(KEY_FIELDS[source])
     if contract.format == "csv":
-        reader = (
-            f"read_csv({file_list}, header = true, delim = ',', quote = '\"', escape = '\"', "
-            "all_varchar = true, ignore_errors = true, parallel = true)"
+        reader = compose(
+            "read_csv({files}, header = true, delim = ',', quote = '\"', escape = '\"', "
+            "all_varchar = true, ignore_errors = true, parallel = true)",
+            files=file_list,
         )
-        columns = [f'"{k}"' for k in keys] + [f'"{time_field}"']
-        select = ", ".join(columns)
+        select = identifiers([*keys, time_field])
     else:
         wanted = {k: "VARCHAR" for k in keys}
         wanted[time_field] = "VARCHAR"
         if source == "web_events":
             wanted["traits"] = "JSON"
-        column_spec = "{" + ", ".join(f"{_quote(k)}: {_quote(v)}" for k, v in wanted.items()) + "}"
-        reader = (
-            f"read_json({file_list}, format = 'newline_delimited', columns = {column_spec}, "
-            "ignore_errors = true)"
+        column_spec = join(
+            compose("{name}: {type}", name=quote_literal(k), type=quote_literal(v)) for k, v in wanted.items()
         )
-        select = ", ".join(f'"{k}"' for k in keys) + f', "{time_field}"'
+        reader = compose(
+            "read_json({files}, format = 'newline_delimited', columns = {{{columns}}}, ignore_errors = true)",
+            files=file_list,
+            columns=column_spec,
+        )
+        select = identifiers([*keys, time_field])
         if source == "web_events":
-            select += ", traits ->> '$.email' as traits_email"
+            select = compose("{select}, traits ->> '$.email' as traits_email", select=select)
             keys.append("traits_email")
-    normalised = ", ".join(
-        (f"nullif(lower(trim({k})), '') as {k}" if "email" in k else f"nullif({k}, '') as {k}") for k in keys
+    normalised = join(
+        compose("nullif(lower(trim({k})), '') as {k}", k=plain_identifier(k))
+        if "email" in k
+        else compose("nullif({k}, '') as {k}", k=plain_identifier(k))
+        for k in keys
     )
-    unpivot_on = ", ".join(keys)
-    key_type_case = (
-        "case key_type "
-        + " ".join(f"when {_quote(k)} then {_quote(KEY_TYPES.get(k, 'email'))}" for k in keys)
-        + " end"
+    key_type_case = compose(
+        "case key_type {branches} end",
+        branches=join(
+            (
+                compose(
+                    "when {key} then {type}",
+                    key=quote_literal(k),
+                    type=quote_literal(KEY_TYPES.get(k, "email")),
+                )
+                for k in keys
+            ),
+            " ",
+        ),
     )
-    return f"""
-        select {_quote(source)} as source, {key_type_case} as key_type, key, event_time
+    return compose(
+        """
+        select {source} as source, {key_type_case} as key_type, key, event_time
         from (
             unpivot (
-                select {normalised}, try_cast("{time_field}" as timestamptz) as event_time
+                select {normalised}, try_cast({time_field} as timestamptz) as event_time
                 from (select {select} from {reader})
             )
             on {unpivot_on} into name key_type value key
         )
-    """  # noqa: S608 - identifiers come from the contracts, file paths are quoted
+        """,
+        source=quote_literal(source),
+        key_type_case=key_type_case,
+        normalised=normalised,
+        time_field=quote_identifier(time_field),
+        select=select,
+        reader=reader,
+        unpivot_on=identifiers(keys),
+    )
 
 
-def floor_query(landing: Path, pattern: str = "*") -> tuple[str, int]:
+def floor_query(landing: Path, pattern: str = "*") -> tuple[Sql, int]:
     parts = []
     file_count = 0
     for source in CONTRACTS:
@@ -116,13 +136,15 @@ def floor_query(landing: Path, pattern: str = "*") -> tuple[str, int]:
             parts.append(source_sql(source, files))
     if not parts:
         raise ValueError(f"no landing files under {landing} matching {pattern!r}")
-    union = "\nunion all\n".join(parts)
-    sql = f"""
+    sql = compose(
+        """
         create or replace table key_aggregates as
         select source, key_type, key, count(*) as records, max(event_time) as last_seen_at
         from ({union})
         group by all
-    """  # noqa: S608 - assembled from source_sql
+        """,
+        union=join(parts, "\nunion all\n"),
+    )
     return sql, file_count
 
 
@@ -135,7 +157,7 @@ def run_floor(landing: Path, database: Path, pattern: str = "*", threads: int | 
         connection.execute("set TimeZone = 'UTC'")
         connection.execute("set preserve_insertion_order = false")
         if threads:
-            connection.execute(f"set threads = {int(threads)}")
+            connection.execute(compose("set threads = {threads}", threads=int(threads)))
         sql, files = floor_query(landing, pattern)
         connection.execute(sql)
         keys, records = connection.execute("select count(*), sum(records) from key_aggregates").fetchone()

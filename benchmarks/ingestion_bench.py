@@ -29,6 +29,8 @@ from pathlib import Path
 
 import duckdb
 
+from cx_pipeline.sql import Sql, compose, qualified_name, quote_literal
+
 _ALIAS = "cx_pipeline_baseline"
 
 
@@ -73,18 +75,26 @@ def _load(loader, warehouse: Path, source: str, landing: Path, quarantine: Path)
 def _differences(old: Path, new: Path, sources: list[str]) -> list[str]:
     conn = duckdb.connect()
     conn.execute("SET TimeZone = 'UTC'")
-    conn.execute(f"ATTACH '{old}' AS old (READ_ONLY)")
-    conn.execute(f"ATTACH '{new}' AS new (READ_ONLY)")
+    conn.execute(compose("ATTACH {path} AS old (READ_ONLY)", path=quote_literal(str(old))))
+    conn.execute(compose("ATTACH {path} AS new (READ_ONLY)", path=quote_literal(str(new))))
     problems = []
     tables = [*sources, "quarantine", "loaded_files"]
     for table in tables:
-        drop = " EXCLUDE (duration_seconds)" if table == "loaded_files" else ""
-        rel = f'raw."{table}"'
+        drop = Sql(" EXCLUDE (duration_seconds)") if table == "loaded_files" else Sql("")
         counts = []
         for a, b in (("old", "new"), ("new", "old")):
-            only = f"SELECT *{drop} FROM {a}.{rel} EXCEPT ALL SELECT *{drop} FROM {b}.{rel}"  # noqa: S608
-            counts.append(conn.execute(f"SELECT count(*) FROM ({only})").fetchall()[0][0])  # noqa: S608
-        sizes = f"SELECT (SELECT count(*) FROM old.{rel}), (SELECT count(*) FROM new.{rel})"  # noqa: S608
+            only = compose(
+                "SELECT *{drop} FROM {a} EXCEPT ALL SELECT *{drop} FROM {b}",
+                drop=drop,
+                a=qualified_name(a, "raw", table),
+                b=qualified_name(b, "raw", table),
+            )
+            counts.append(conn.execute(compose("SELECT count(*) FROM ({only})", only=only)).fetchall()[0][0])
+        sizes = compose(
+            "SELECT (SELECT count(*) FROM {old}), (SELECT count(*) FROM {new})",
+            old=qualified_name("old", "raw", table),
+            new=qualified_name("new", "raw", table),
+        )
         rows = conn.execute(sizes).fetchall()[0]
         status = "identical" if counts == [0, 0] and rows[0] == rows[1] else "DIFFERENT"
         print(

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cx_pipeline.sql import compose, plain_identifier, quote_literal
+
 DEFAULT_SETTINGS = {"threads": "2", "preserve_insertion_order": "false", "TimeZone": "UTC"}
 
 
@@ -57,7 +59,7 @@ def _operators(node: dict, depth: int = 0) -> list[tuple[float, int, str, int]]:
 
 def profile_sql(connection, sql: str, profile_path: Path) -> tuple[float, dict]:
     connection.execute("pragma enable_profiling = 'json'")
-    connection.execute(f"pragma profiling_output = '{profile_path}'")
+    connection.execute(compose("pragma profiling_output = {path}", path=quote_literal(str(profile_path))))
     started = time.perf_counter()
     connection.execute(f"create or replace temp table _profiled as {sql}").fetchall()
     seconds = time.perf_counter() - started
@@ -101,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy(args.run / "warehouse" / "cx360.duckdb", copy)
         connection = duckdb.connect(str(copy))
         for key, value in settings.items():
-            connection.execute(f"set {key} = '{value}'")
+            connection.execute(
+                compose("set {key} = {value}", key=plain_identifier(key), value=quote_literal(value))
+            )
         register_udfs(connection)
         print(f"settings: {settings}")
         for name in names:

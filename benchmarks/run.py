@@ -29,6 +29,7 @@ from pathlib import Path
 
 from benchmarks import datasets, pipeline, report
 from benchmarks.procmon import MonitoredRun, run_monitored
+from cx_pipeline.publish import write_file_atomically
 from cx_pipeline.settings import PROJECT_ROOT
 
 GIB = 1024**3
@@ -298,9 +299,7 @@ def _save(path: Path, results: dict, scale: str | None) -> None:
         for other, entry in on_disk.get("scales", {}).items():
             if other != scale and other not in results["scales"]:
                 results["scales"][other] = entry
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(results, indent=1, default=str))
-    temporary.replace(path)
+    write_file_atomically(path, json.dumps(results, indent=1, default=str))
 
 
 def _parse_ints(text: str) -> list[int]:

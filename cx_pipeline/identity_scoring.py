@@ -31,6 +31,8 @@ from pathlib import Path
 
 import duckdb
 
+from cx_pipeline.sql import Sql, compose, qualified_name
+
 # Relations the score may read (identifiers cannot be bound as parameters, so they are allowlisted).
 ALLOWED_MAP_RELATIONS: frozenset[str] = frozenset(
     {"marts.customer_identity_map", "intermediate.int_identifiers_resolved"}
@@ -174,7 +176,8 @@ def load_truth(conn: duckdb.DuckDBPyConnection, truth_dir: Path | str) -> None:
 def _score_identifiers(conn: duckdb.DuckDBPyConnection, map_relation: str, edge_relation: str) -> None:
     """``identity_scored``: each non-shared truth identifier with its predicted and evidence cluster."""
     conn.execute(
-        f"""
+        compose(
+            """
         create or replace temp table identity_scored as
         select
             row_number() over (order by truth.identifier_type, truth.identifier_value) as scored_id,
@@ -192,11 +195,14 @@ def _score_identifiers(conn: duckdb.DuckDBPyConnection, map_relation: str, edge_
                 truth.identifier_type = predicted.identifier_type
                 and truth.identifier_value = predicted.identifier_value
         where not truth.is_shared
-        """  # noqa: S608 - relation names are allowlisted
+        """,
+            map_relation=_relation(map_relation),
+        )
     )
     # Evidence clusters: connected components of the records' edges between one person's identifiers.
     conn.execute(
-        f"""
+        compose(
+            """
         create or replace temp table identity_evidence as
         with recursive
         same_person_edges as (
@@ -234,13 +240,23 @@ def _score_identifiers(conn: duckdb.DuckDBPyConnection, map_relation: str, edge_
             coalesce(labels.component, scored.scored_id) as evidence_cluster,
         from identity_scored as scored
         left join labels on scored.scored_id = labels.node
-        """  # noqa: S608 - relation names are allowlisted
+        """,
+            edge_relation=_relation(edge_relation),
+        )
     )
 
 
-def _pair_counts(conn: duckdb.DuckDBPyConnection, where: str) -> PairCounts:
+def _relation(relation: str) -> Sql:
+    """``"schema"."table"`` for an allowlisted ``schema.table``."""
+    return qualified_name(*relation.split("."))
+
+
+def _pair_counts(conn: duckdb.DuckDBPyConnection, identifier_types: tuple[str, ...] | None) -> PairCounts:
+    """Pair counts over every scored identifier, or over those of ``identifier_types``."""
+    where = Sql("true") if identifier_types is None else Sql("list_contains(?::VARCHAR[], identifier_type)")
     row = conn.execute(
-        f"""
+        compose(
+            """
         with scored as (
             select * from identity_evidence where {where}
         ),
@@ -262,7 +278,10 @@ def _pair_counts(conn: duckdb.DuckDBPyConnection, where: str) -> PairCounts:
             coalesce(sum(n * (n - 1) // 2) filter (where kind = 'attainable'), 0),
             coalesce(sum(n * (n - 1) // 2) filter (where kind = 'true_positive_attainable'), 0),
         from pairs
-        """  # noqa: S608 - `where` is one of two constants below
+        """,
+            where=where,
+        ),
+        [] if identifier_types is None else [list(identifier_types)],
     ).fetchall()[0]
     return PairCounts(*(int(value) for value in row))
 
@@ -288,9 +307,8 @@ def pairwise_precision_recall(
         )
     load_truth(conn, truth_dir)
     _score_identifiers(conn, map_relation, edge_relation)
-    person_level_list = ", ".join(f"'{identifier_type}'" for identifier_type in PERSON_LEVEL_TYPES)
-    all_identifiers = _pair_counts(conn, "true")
-    person_level = _pair_counts(conn, f"identifier_type in ({person_level_list})")
+    all_identifiers = _pair_counts(conn, None)
+    person_level = _pair_counts(conn, PERSON_LEVEL_TYPES)
     counts = conn.execute(
         """
         select

@@ -9,10 +9,11 @@ row must account for exactly its rows in ``raw.<source>`` and ``raw.quarantine``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
 import duckdb
+
+from cx_pipeline.sql import Sql, compose, join, placeholders, plain_identifier, qualified_name, quote_literal
 
 # Columns whose values depend on when or by which run a row was written, never on the inputs. The one place
 # that lists them: fingerprints leave them out (wherever they appear, in every schema).
@@ -41,12 +42,16 @@ DERIVED_SCHEMAS: tuple[str, ...] = ("staging", "intermediate", "marts", "marketi
 # round DOUBLE/FLOAT/REAL values (also inside lists and structs, via the text form) to this many decimals.
 FLOAT_DECIMALS = 6
 
-_PLAIN_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+def _is_plain(name: str) -> bool:
+    try:
+        plain_identifier(name)
+    except ValueError:
+        return False
+    return True
+
+
 _FLOAT_TYPES = frozenset({"DOUBLE", "FLOAT", "REAL"})
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def list_relations(connection: duckdb.DuckDBPyConnection, schemas: Iterable[str]) -> list[tuple[str, str]]:
@@ -54,9 +59,11 @@ def list_relations(connection: duckdb.DuckDBPyConnection, schemas: Iterable[str]
     wanted = sorted(set(schemas))
     if not wanted:
         return []
-    placeholders = ", ".join("?" for _ in wanted)
-    where = f"table_catalog = current_database() AND table_schema IN ({placeholders})"
-    sql = f"SELECT table_schema, table_name FROM information_schema.tables WHERE {where} ORDER BY 1, 2"  # noqa: S608
+    sql = compose(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_catalog = current_database() AND table_schema IN ({schemas}) ORDER BY 1, 2",
+        schemas=placeholders(len(wanted)),
+    )
     rows = connection.execute(sql, wanted).fetchall()
     return [(schema, name) for schema, name in rows]
 
@@ -80,7 +87,7 @@ def fingerprint_sql(
     *,
     exclude: Iterable[str] = VOLATILE_COLUMNS,
     float_decimals: int = FLOAT_DECIMALS,
-) -> str:
+) -> Sql:
     """SQL returning (rows, md5) of one relation: the md5 of the sorted per-row md5s of the kept columns.
 
     Columns are taken by name in sorted order (column order does not matter, names do); NULLs hash as a
@@ -88,20 +95,20 @@ def fingerprint_sql(
     """
     excluded = {column.lower() for column in exclude}
     kept = sorted((column, type_) for column, type_ in columns if column.lower() not in excluded)
-    for identifier in (schema, name, *(column for column, _ in kept)):
-        if not _PLAIN_IDENTIFIER.match(identifier):
-            raise ValueError(f"not a plain identifier: {identifier!r}")
+    relation = compose("{schema}.{name}", schema=plain_identifier(schema), name=plain_identifier(name))
     parts = []
     for column, type_ in kept:
-        value = _quote(column)
+        value = plain_identifier(column)
         if type_.upper() in _FLOAT_TYPES:
-            value = f"round({value}, {int(float_decimals)})"
-        parts.append(f"coalesce(({value})::varchar, '\\N')")
-    row_text = " || chr(31) || ".join(parts) if parts else "''"
-    relation = f"{_quote(schema)}.{_quote(name)}"
-    hashes = f"SELECT md5({row_text}) AS h FROM {relation}"  # noqa: S608 - identifiers checked above
-    digest = "coalesce(md5(string_agg(h, '' ORDER BY h)), md5(''))"
-    return f"SELECT count(*), {digest} FROM ({hashes})"  # noqa: S608
+            value = compose("round({value}, {decimals})", value=value, decimals=int(float_decimals))
+        parts.append(compose("coalesce(({value})::varchar, '\\N')", value=value))
+    row_text = join(parts, " || chr(31) || ") or Sql("''")
+    return compose(
+        "SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h)), md5('')) "
+        "FROM (SELECT md5({row_text}) AS h FROM {relation})",
+        row_text=row_text,
+        relation=relation,
+    )
 
 
 def table_fingerprints(
@@ -163,13 +170,20 @@ def half_loaded_files(connection: duckdb.DuckDBPyConnection) -> list[str]:
     raw_tables = {name for schema, name in list_relations(connection, ["raw"]) if schema == "raw"}
     counts = []
     for source in sources:
-        if not _PLAIN_IDENTIFIER.match(source) or source not in raw_tables:
+        if not _is_plain(source) or source not in raw_tables:
             continue
-        select = f"SELECT '{source}' AS source, _source_file AS file_path, count(*) AS n"
-        counts.append(f"{select} FROM raw.{_quote(source)} GROUP BY ALL")
-    raw_counts = " UNION ALL ".join(counts) or "SELECT NULL, NULL, 0 WHERE false"
+        counts.append(
+            compose(
+                "SELECT {source} AS source, _source_file AS file_path, count(*) AS n "
+                "FROM {table} GROUP BY ALL",
+                source=quote_literal(source),
+                table=qualified_name("raw", source),
+            )
+        )
+    raw_counts = join(counts, " UNION ALL ") or Sql("SELECT NULL, NULL, 0 WHERE false")
     files = connection.execute(
-        f"""
+        compose(
+            """
         WITH raw_rows AS ({raw_counts}),
         quarantined AS (
             SELECT source, source_file AS file_path, content_sha256, count(*) AS n
@@ -188,7 +202,9 @@ def half_loaded_files(connection: duckdb.DuckDBPyConnection) -> list[str]:
         FULL JOIN quarantined q
             ON q.source = m.source AND q.file_path = m.file_path AND q.content_sha256 = m.content_sha256
         ORDER BY 1, 2
-        """  # noqa: S608 - source names are allowlisted identifiers
+        """,
+            raw_counts=raw_counts,
+        )
     ).fetchall()
     erased = _erased_rows(connection)
     problems: list[str] = []
@@ -226,11 +242,13 @@ def rows_per_day(
     connection: duckdb.DuckDBPyConnection, schema: str, table: str, column: str
 ) -> dict[str, int]:
     """``{"YYYY-MM-DD": rows}`` of ``schema.table`` by the UTC day of ``column``."""
-    for identifier in (schema, table, column):
-        if not _PLAIN_IDENTIFIER.match(identifier):
-            raise ValueError(f"not a plain identifier: {identifier!r}")
     rows = connection.execute(
-        f"SELECT strftime(date_trunc('day', {_quote(column)}), '%Y-%m-%d') AS day, count(*) "  # noqa: S608
-        f"FROM {_quote(schema)}.{_quote(table)} GROUP BY ALL ORDER BY 1"
+        compose(
+            "SELECT strftime(date_trunc('day', {column}), '%Y-%m-%d') AS day, count(*) "
+            "FROM {schema}.{table} GROUP BY ALL ORDER BY 1",
+            column=plain_identifier(column),
+            schema=plain_identifier(schema),
+            table=plain_identifier(table),
+        )
     ).fetchall()
     return {str(day): int(count) for day, count in rows}

@@ -11,7 +11,8 @@ pipeline). Instead every run publishes ``<serving dir>/cx360_bi.duckdb``:
 
 The rename is atomic: a new connection opens either the old complete file or the new complete one, never a
 half-written file, and never finds the name missing. Readers already connected keep reading the old file
-(on Linux its inode lives on until they close). See docs/serving.md.
+(on Linux its inode lives on until they close). Opening the copy, BI's side, is
+:mod:`cx_pipeline.serving_client`. See docs/serving.md.
 """
 
 from __future__ import annotations
@@ -28,16 +29,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
-from cx_pipeline.operations import DiskFullError, ExplainedFileNotFoundError, is_disk_full
+from cx_pipeline.operations import DiskFullError, is_disk_full
+from cx_pipeline.publish import publish_file
+from cx_pipeline.serving_client import SERVING_FILE_NAME, serving_file
+from cx_pipeline.serving_client import SERVING_READONLY_CONFIG as SERVING_READONLY_CONFIG  # re-exported
+from cx_pipeline.serving_client import ServingCopyMissingError as ServingCopyMissingError  # re-exported
+from cx_pipeline.serving_client import open_serving_readonly as open_serving_readonly  # re-exported
 from cx_pipeline.settings import PROJECT_ROOT
+from cx_pipeline.sql import compose, join, qualified_name, quote_identifier, quote_literal
 from cx_pipeline.warehouse import connect as connect_warehouse
-from cx_pipeline.warehouse import locked_error
 
-SERVING_FILE_NAME = "cx360_bi.duckdb"
 # DuckDB 2.0's default format is unreadable for DuckDB <= 1.5, which many BI tools and drivers bundle.
 SERVING_STORAGE_VERSION = "v1.4.0"
 # Lineage of the copy, one row per served relation; kept in the serving file's `main` schema.
@@ -46,15 +50,6 @@ PUBLISHED_TABLE = "_published"
 # Temp files live in the serving folder itself: os.replace is only atomic within one file system.
 _TEMP_PREFIX = f".{SERVING_FILE_NAME}.publishing-"
 _PUBLISH_LOCK_NAME = f".{SERVING_FILE_NAME}.publish-lock"
-
-# What a BI consumer needs and nothing more: no writes, no files or network, no extension downloads, and
-# no way for a query to switch any of that back on.
-SERVING_READONLY_CONFIG: dict[str, Any] = {
-    "enable_external_access": False,
-    "autoinstall_known_extensions": False,
-    "autoload_known_extensions": False,
-    "lock_configuration": True,
-}
 
 _PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -118,10 +113,6 @@ class DirectIdentifierError(ValueError):
     """A relation about to be served carries a direct identifier; BI must only see pseudonymised data."""
 
 
-class ServingCopyMissingError(ExplainedFileNotFoundError):
-    """No serving copy has been published at the path yet."""
-
-
 class PublishBusyError(RuntimeError):
     """Another process has been publishing into the same serving folder for too long."""
 
@@ -139,41 +130,6 @@ class PublishResult:
     removed_temp_files: tuple[Path, ...]
     published_at: datetime
     duration_seconds: float
-
-
-def serving_file(serving_dir: Path | str) -> Path:
-    return Path(serving_dir) / SERVING_FILE_NAME
-
-
-def open_serving_readonly(path: Path | str) -> duckdb.DuckDBPyConnection:
-    """Open a published serving copy read-only and locked down, in UTC.
-
-    Close the connection to see a newer publish: DuckDB keeps one database instance per path in a process,
-    so a second connection opened while the first is still open shares the first one's (old) file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ServingCopyMissingError(
-            f"No serving copy at {path} yet: materialize the asset serving/cx360_bi (`make run`, or "
-            "`cx360 run`), or check CX360_SERVING_DIR.",
-            path,
-        )
-    # TimeZone cannot be passed in `config` once extension autoloading is off; set it, then lock.
-    unlocked = {key: value for key, value in SERVING_READONLY_CONFIG.items() if key != "lock_configuration"}
-    try:
-        connection = duckdb.connect(str(path), read_only=True, config=unlocked)
-    except duckdb.IOException as error:
-        locked = locked_error(path, error)
-        if locked is not None:
-            raise locked from error
-        raise
-    try:
-        connection.execute("SET TimeZone = 'UTC'")
-        connection.execute("SET lock_configuration = true")
-    except BaseException:
-        connection.close()
-        raise
-    return connection
 
 
 def find_identifier_columns(columns: Iterable[str]) -> list[str]:
@@ -260,10 +216,7 @@ def publish_serving_copy(
         temp = serving_dir / f"{_TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
             row_counts = _write_snapshot(source, catalog, temp, served, source_label, published_at)
-            _fsync_path(temp)
-            os.replace(temp, published)
-            # The rename itself is durable only once the folder's entry is on disk.
-            _fsync_path(serving_dir)
+            publish_file(temp, published)
         except BaseException as error:
             _remove_file_and_wal(temp)
             if isinstance(error, Exception) and is_disk_full(error):
@@ -312,19 +265,25 @@ def _write_snapshot(
 ) -> dict[str, int]:
     """Write the served relations and the `_published` table into a new file at ``temp``, closed on return."""
     alias = f"cx360_publish_{uuid.uuid4().hex[:12]}"
-    temp_literal = str(temp).replace("'", "''")
+    quoted_alias = quote_identifier(alias)
+    # ATTACH cannot bind its path or options: they are quoted as literals.
     source.execute(
-        f"ATTACH '{temp_literal}' AS {alias} (READ_WRITE, STORAGE_VERSION '{SERVING_STORAGE_VERSION}')"
+        compose(
+            "ATTACH {path} AS {alias} (READ_WRITE, STORAGE_VERSION {storage_version})",
+            path=quote_literal(str(temp)),
+            alias=quoted_alias,
+            storage_version=quote_literal(SERVING_STORAGE_VERSION),
+        )
     )
     try:
         row_counts = _copy_relations(source, catalog, alias, served, source_label, published_at)
         _refuse_email_values(source, alias, served)
-        source.execute(f"CHECKPOINT {alias}")
+        source.execute(compose("CHECKPOINT {alias}", alias=quoted_alias))
     except BaseException:
         with contextlib.suppress(duckdb.Error):
-            source.execute(f"DETACH {alias}")
+            source.execute(compose("DETACH {alias}", alias=quoted_alias))
         raise
-    source.execute(f"DETACH {alias}")
+    source.execute(compose("DETACH {alias}", alias=quoted_alias))
     if Path(f"{temp}.wal").exists():
         # Data left in a WAL would not travel with the rename; never publish a file that needs one.
         raise RuntimeError(f"{temp}.wal is still there after CHECKPOINT and DETACH; not publishing {temp}")
@@ -344,23 +303,35 @@ def _copy_relations(
     source.execute("BEGIN TRANSACTION")
     try:
         for relation in served:
-            schema, name = _quote(relation.schema), _quote(relation.name)
-            source.execute(f"CREATE SCHEMA IF NOT EXISTS {alias}.{schema}")
+            target = qualified_name(alias, relation.schema, relation.name)
+            source.execute(
+                compose("CREATE SCHEMA IF NOT EXISTS {schema}", schema=qualified_name(alias, relation.schema))
+            )
             # Views are materialized: the serving file has no warehouse for them to point into.
             source.execute(
-                f"CREATE TABLE {alias}.{schema}.{name} AS SELECT * FROM {_quote(catalog)}.{schema}.{name}"  # noqa: S608 (allowlisted names)
+                compose(
+                    "CREATE TABLE {target} AS SELECT * FROM {source}",
+                    target=target,
+                    source=qualified_name(catalog, relation.schema, relation.name),
+                )
             )
             (row_counts[relation.qualified_name],) = source.execute(
-                f"SELECT count(*) FROM {alias}.{schema}.{name}"  # noqa: S608 (allowlisted names)
+                compose("SELECT count(*) FROM {target}", target=target)
             ).fetchone()
+        published = qualified_name(alias, "main", PUBLISHED_TABLE)
         source.execute(
-            f"CREATE TABLE {alias}.main.{PUBLISHED_TABLE} (published_at TIMESTAMPTZ, "
-            "source_warehouse VARCHAR, relation VARCHAR, row_count BIGINT, cx360_version VARCHAR, "
-            "duckdb_version VARCHAR, storage_version VARCHAR)"
+            compose(
+                "CREATE TABLE {published} (published_at TIMESTAMPTZ, "
+                "source_warehouse VARCHAR, relation VARCHAR, row_count BIGINT, cx360_version VARCHAR, "
+                "duckdb_version VARCHAR, storage_version VARCHAR)",
+                published=published,
+            )
         )
         for relation, row_count in row_counts.items():
             source.execute(
-                f"INSERT INTO {alias}.main.{PUBLISHED_TABLE} VALUES (?::TIMESTAMPTZ, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                compose(
+                    "INSERT INTO {published} VALUES (?::TIMESTAMPTZ, ?, ?, ?, ?, ?, ?)", published=published
+                ),
                 [
                     published_at.isoformat(),
                     source_label,
@@ -395,12 +366,17 @@ def _refuse_email_values(
         ]
         if not text_columns:
             continue
-        counts = ", ".join(
-            f"count(*) FILTER (WHERE contains({_quote(c)}, '@') AND regexp_matches({_quote(c)}, $pattern))"
+        counts = join(
+            compose(
+                "count(*) FILTER (WHERE contains({column}, '@') AND regexp_matches({column}, $pattern))",
+                column=quote_identifier(c),
+            )
             for c in text_columns
         )
-        table = f"{alias}.{_quote(relation.schema)}.{_quote(relation.name)}"
-        found = source.execute(f"SELECT {counts} FROM {table}", {"pattern": _EMAIL_VALUE}).fetchone()  # noqa: S608 (allowlisted names)
+        table = qualified_name(alias, relation.schema, relation.name)
+        found = source.execute(
+            compose("SELECT {counts} FROM {table}", counts=counts, table=table), {"pattern": _EMAIL_VALUE}
+        ).fetchone()
         offending += [
             f"{relation.qualified_name}.{column} ({count} values)"
             for column, count in zip(text_columns, found, strict=True)
@@ -437,19 +413,6 @@ def _columns(connection: duckdb.DuckDBPyConnection, catalog: str, relation: Serv
         [catalog, relation.schema, relation.name],
     ).fetchall()
     return [column for (column,) in rows]
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _fsync_path(path: Path) -> None:
-    """Flush a file's (or a folder's) data to disk before relying on it surviving a crash."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _remove_file_and_wal(path: Path) -> None:

@@ -17,6 +17,7 @@ import pytest
 from cx_pipeline.contracts import CONTRACTS
 from cx_pipeline.ingestion.loader import SourceLoadResult, load_source
 from cx_pipeline.ingestion.sql import configure_connection
+from cx_pipeline.sql import Sql, compose
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GOOD_LANDING = FIXTURES / "ingestion" / "landing_good"
@@ -72,9 +73,9 @@ def load(conn: duckdb.DuckDBPyConnection, source: str, landing: Path, quarantine
 
 
 def manifest(conn: duckdb.DuckDBPyConnection, source: str | None = None) -> list[dict]:
-    where = "WHERE source = ?" if source else ""
+    where = Sql("WHERE source = ?") if source else Sql("")
     relation = conn.execute(
-        f"SELECT * FROM raw.loaded_files {where} ORDER BY loaded_at, file_path",  # noqa: S608
+        compose("SELECT * FROM raw.loaded_files {where} ORDER BY loaded_at, file_path", where=where),
         [source] if source else [],
     )
     names = [d[0] for d in relation.description]
@@ -82,9 +83,9 @@ def manifest(conn: duckdb.DuckDBPyConnection, source: str | None = None) -> list
 
 
 def quarantine_rows(conn: duckdb.DuckDBPyConnection, source_file: str | None = None) -> list[dict]:
-    where = "WHERE source_file = ?" if source_file else ""
+    where = Sql("WHERE source_file = ?") if source_file else Sql("")
     relation = conn.execute(
-        f"SELECT * FROM raw.quarantine {where} ORDER BY source_file, source_line",  # noqa: S608
+        compose("SELECT * FROM raw.quarantine {where} ORDER BY source_file, source_line", where=where),
         [source_file] if source_file else [],
     )
     names = [d[0] for d in relation.description]

@@ -20,6 +20,8 @@ import duckdb
 import pytest
 from sample_warehouse import ingest, run_dbt
 
+from cx_pipeline.sql import Sql, compose, qualified_name
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("privacy_audiences")]
 
 SAMPLE_PERSONS = int(os.environ.get("CX360_AUDIENCE_TEST_PERSONS", "300"))
@@ -69,7 +71,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, obje
 
 # Current consent per customer and purpose straight from the consent log and the identity map, without the
 # consent models: the latest event wins; at equal times a withdrawal/denial beats a grant.
-INDEPENDENT_CURRENT_CONSENT = """
+INDEPENDENT_CURRENT_CONSENT = Sql("""
     with events as (
         select
             coalesce(by_user.customer_id, by_email.customer_id) as customer_id,
@@ -88,7 +90,7 @@ INDEPENDENT_CURRENT_CONSENT = """
     from events
     where customer_id is not null
     group by all
-"""
+""")
 
 
 def test_privacy_dbt_unit_and_data_tests_pass(built) -> None:
@@ -103,28 +105,35 @@ def test_every_audience_row_has_its_purpose_granted_now(built) -> None:
     for audience, purpose in CONSENT_GATED.items():
         offenders = _query(
             paths,
-            f"""
-            with current_consent as ({INDEPENDENT_CURRENT_CONSENT})
+            compose(
+                """
+            with current_consent as ({current_consent})
             select audience.customer_id, current_consent.status
-            from marketing.{audience} as audience
+            from {audience} as audience
             left join current_consent
                 on audience.customer_id = current_consent.customer_id and current_consent.purpose = ?
             where current_consent.status is distinct from 'granted'
-            """,  # noqa: S608 - audience names are constants
+            """,
+                current_consent=INDEPENDENT_CURRENT_CONSENT,
+                audience=qualified_name("marketing", audience),
+            ),
             [purpose],
         )
         assert offenders == [], audience
     profiles = _query(
         paths,
-        f"""
-        with current_consent as ({INDEPENDENT_CURRENT_CONSENT})
+        compose(
+            """
+        with current_consent as ({current_consent})
         select profiles.customer_id, profiles.email is not null, profiles.products_viewed is not null,
             coalesce(bool_or(c.purpose = 'email_marketing' and c.status = 'granted'), false),
             coalesce(bool_or(c.purpose = 'personalization' and c.status = 'granted'), false)
         from marketing.customer_profiles as profiles
         left join current_consent as c on profiles.customer_id = c.customer_id
         group by all
-        """,  # noqa: S608
+        """,
+            current_consent=INDEPENDENT_CURRENT_CONSENT,
+        ),
     )
     assert profiles, "no consent-gated profiles in the sample"
     for customer, has_email, has_products, email_ok, personalization_ok in profiles:
@@ -137,14 +146,17 @@ def test_detractor_follow_up_excludes_objections(built) -> None:
     _, paths = built
     offenders = _query(
         paths,
-        f"""
-        with current_consent as ({INDEPENDENT_CURRENT_CONSENT})
+        compose(
+            """
+        with current_consent as ({current_consent})
         select audience.customer_id
         from marketing.audience_detractor_follow_up as audience
         inner join current_consent on audience.customer_id = current_consent.customer_id
         group by all
         having not bool_or(current_consent.status = 'granted')
-        """,  # noqa: S608
+        """,
+            current_consent=INDEPENDENT_CURRENT_CONSENT,
+        ),
     )
     assert offenders == []
     assert _query(
@@ -156,8 +168,9 @@ def test_consent_history_current_rows_equal_current_state(built) -> None:
     _, paths = built
     differences = _query(
         paths,
-        f"""
-        with independent as ({INDEPENDENT_CURRENT_CONSENT}),
+        compose(
+            """
+        with independent as ({current_consent}),
         history as (
             select customer_id, purpose, status from marts.fct_consent_history where is_current
         ),
@@ -165,7 +178,9 @@ def test_consent_history_current_rows_equal_current_state(built) -> None:
         select 'history', * from (select * from history except select * from independent)
         union all select 'independent', * from (select * from independent except select * from history)
         union all select 'current', * from (select * from current_state except select * from history)
-        """,  # noqa: S608
+        """,
+            current_consent=INDEPENDENT_CURRENT_CONSENT,
+        ),
     )
     assert differences == []
 
@@ -240,7 +255,13 @@ def test_planted_withdrawal_and_regrant_are_honoured(built) -> None:
     )
     assert granted == {withdrawn: False, regranted: True, flip: False}
     for audience in ("audience_abandoned_cart", "audience_win_back"):
-        members = {c for (c,) in _query(paths, f"select customer_id from marketing.{audience}")}  # noqa: S608
+        members = {
+            c
+            for (c,) in _query(
+                paths,
+                compose("select customer_id from {audience}", audience=qualified_name("marketing", audience)),
+            )
+        }
         assert withdrawn not in members and flip not in members, audience
     emailable = dict(
         _query(

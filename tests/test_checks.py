@@ -23,6 +23,7 @@ from cx_pipeline.ingestion.quality import (
     fetch_check_frame,
     run_expectations,
 )
+from cx_pipeline.sql import compose, identifiers, qualified_name
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -207,7 +208,11 @@ def test_check_frame_is_what_duckdb_df_gives(good, source: str) -> None:
     columns = list(dict.fromkeys(c for p in check_plan(source) for e in p.expectations for c in e.columns))
     fetched = fetch_check_frame(conn, source, columns).frame
     expected = conn.execute(
-        f'SELECT {", ".join(columns)} FROM raw."{source}" WHERE NOT _is_duplicate'  # noqa: S608
+        compose(
+            "SELECT {columns} FROM {table} WHERE NOT _is_duplicate",
+            columns=identifiers(columns),
+            table=qualified_name("raw", source),
+        )
     ).df()
     pd.testing.assert_frame_equal(fetched, expected)
 
@@ -265,7 +270,9 @@ def test_repeated_key_deliveries_are_sampled_together(good) -> None:
 def test_every_source_can_be_sampled(good, source: str) -> None:
     """The key-hash sample works for every record key (compound keys, timestamps in keys)."""
     conn = good.cursor()
-    rows = conn.execute(f'SELECT count(*) FROM raw."{source}" WHERE NOT _is_duplicate').fetchall()[0][0]  # noqa: S608
+    rows = conn.execute(
+        compose("SELECT count(*) FROM {table} WHERE NOT _is_duplicate", table=qualified_name("raw", source))
+    ).fetchall()[0][0]
     if rows < 2:
         pytest.skip(f"{source} has {rows} row(s) in the fixture")
     verdicts = evaluate_checks(conn, source, max_rows=rows - 1, now=NOW)

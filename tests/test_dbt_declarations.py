@@ -13,6 +13,7 @@ import yaml
 from cx_pipeline.cx.clv_table import CLV_SCHEMA, CLV_TABLE, CLV_TABLE_COLUMNS, ensure_clv_table
 from cx_pipeline.privacy.erasure import ensure_privacy_tables
 from cx_pipeline.settings import DBT_PROJECT_DIR
+from cx_pipeline.sql import compose, data_type
 
 MODELS = DBT_PROJECT_DIR / "models"
 DECLARATIONS = {
@@ -44,7 +45,12 @@ def test_declared_columns_are_those_python_creates(source_name: str) -> None:
     for table in source["tables"]:
         created = _types(connection, source["schema"], table["name"])
         declared = [
-            (column["name"], connection.execute(f"select typeof(null::{column['data_type']})").fetchone()[0])
+            (
+                column["name"],
+                connection.execute(
+                    compose("select typeof(null::{type})", type=data_type(column["data_type"]))
+                ).fetchone()[0],
+            )
             for column in table["columns"]
         ]
         assert created, f"{source['schema']}.{table['name']} is declared but Python does not create it"

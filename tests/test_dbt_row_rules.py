@@ -8,6 +8,8 @@ from pathlib import Path
 import duckdb
 from sample_warehouse import generate_and_ingest, run_dbt
 
+from cx_pipeline.sql import compose, qualified_name
+
 SELECT_TEST = "stg_segment__event_deliveries,test_name:row_rules"
 
 
@@ -45,7 +47,10 @@ def test_row_rules_pass_then_name_each_broken_rule(tmp_path: Path) -> None:
             "where table_schema like '%dbt_test__audit' and table_name like 'row_rules%'"
         ).fetchone()
         failures = connection.execute(
-            f'select rule, column_name, failing_rows from "{schema}"."{table}" order by all'  # noqa: S608
+            compose(
+                "select rule, column_name, failing_rows from {table} order by all",
+                table=qualified_name(schema, table),
+            )
         ).fetchall()
     assert failures == [
         ("accepted_values", "event_type", 1),

@@ -23,6 +23,7 @@ from cx_pipeline.generator import GeneratorConfig, generate
 from cx_pipeline.generator.nextday import DayAmounts, generate_next_day
 from cx_pipeline.generator.population import changed_phone_numbers, phone_numbers_of
 from cx_pipeline.ingestion.loader import load_source
+from cx_pipeline.sql import compose, qualified_name
 
 pytestmark = pytest.mark.xdist_group("generator_next_day")
 
@@ -276,7 +277,10 @@ def test_day_files_load_with_only_the_planted_rows_quarantined(generated, tmp_pa
     assert quarantined == planted
     for source in SOURCE_NAMES:
         loaded = conn.execute(
-            f"SELECT count(*) FROM raw.{source} WHERE _source_file LIKE '%/day-%'"  # noqa: S608
+            compose(
+                "SELECT count(*) FROM {table} WHERE _source_file LIKE ?", table=qualified_name("raw", source)
+            ),
+            ["%/day-%"],
         ).fetchone()[0]
         delivered = sum(len(_records(path)) for path in (landing / source).glob("day-*")) - sum(
             1 for s, f, _ in planted if s == source and "/day-" in f

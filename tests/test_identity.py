@@ -24,6 +24,7 @@ import pytest
 from sample_warehouse import DEFAULT_PERSONS, private_copy, run_dbt, shared_default_sample
 
 from cx_pipeline.settings import DBT_PROJECT_DIR
+from cx_pipeline.sql import compose
 
 DBT_SELECTION = ["+customer_identity_map", "+int_customer_id_merges"]
 # Targets on the default sample (docs/identity.md, "Accuracy").
@@ -65,18 +66,18 @@ class _UnionFind:
 # --- the connected-components SQL on its own (fast) -----------------------------------------------------
 
 
-def _render_connected_components(edges: str) -> str:
+def _connected_components_query(edges: str) -> str:
+    """``select node, component from <the macro over edges>``, composed by Jinja as dbt would."""
     source = (DBT_PROJECT_DIR / "macros" / "connected_components.sql").read_text(encoding="utf-8")
-    template = jinja2.Environment(autoescape=False).from_string(source)
-    return str(template.module.connected_components(edges))
+    query = "\nselect node, component from {{ connected_components(edges) }}"
+    return jinja2.Environment(autoescape=False).from_string(source + query).render(edges=edges).strip()
 
 
 def _components(edges: list[tuple[int, int]]) -> dict[int, int]:
     conn = duckdb.connect()
     table = pa.table({"node_id_a": [a for a, _ in edges], "node_id_b": [b for _, b in edges]})
     conn.register("edges", table)
-    query = f"select node, component from {_render_connected_components('edges')}"  # noqa: S608
-    return dict(conn.execute(query).fetchall())
+    return dict(conn.execute(_connected_components_query("edges")).fetchall())
 
 
 @pytest.mark.parametrize(
@@ -205,7 +206,8 @@ def test_late_log_ins_stitch_earlier_anonymous_activity(identity_warehouse: dict
     try:
         load_truth(conn, identity_warehouse["truth"])
         linked, stitched, correct = conn.execute(
-            f"""
+            compose(
+                """
             with ends as (
                 select
                     identifier_type_a as identifier_type,
@@ -224,7 +226,7 @@ def test_late_log_ins_stitch_earlier_anonymous_activity(identity_warehouse: dict
                 select
                     resolved.identifier_value,
                     resolved.customer_id,
-                    resolved.first_seen_at < tied.tied_at - interval {RETROACTIVE_MS} millisecond as is_late,
+                    resolved.first_seen_at < tied.tied_at - interval {retroactive_ms} millisecond as is_late,
                     truth.person_id,
                 from intermediate.int_identifiers_resolved as resolved
                 inner join tied using (identifier_value)
@@ -245,7 +247,9 @@ def test_late_log_ins_stitch_earlier_anonymous_activity(identity_warehouse: dict
                 count(*) filter (where is_late and devices.customer_id = person_customer.customer_id),
             from devices
             left join person_customer using (person_id)
-            """  # noqa: S608 - a constant
+            """,
+                retroactive_ms=RETROACTIVE_MS,
+            )
         ).fetchall()[0]
     finally:
         conn.close()

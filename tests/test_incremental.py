@@ -24,6 +24,16 @@ from pathlib import Path
 import pytest
 from sample_warehouse import query, run_dbt
 
+from cx_pipeline.sql import (
+    Sql,
+    compose,
+    identifiers,
+    plain_identifier,
+    qualified_name,
+    quote_identifier,
+    quote_literal,
+)
+
 pytestmark = pytest.mark.xdist_group("incremental")
 
 # The incremental model and everything downstream of it that the journey needs, keyed for the comparison.
@@ -282,7 +292,9 @@ def _compiled_sql(root: Path, model: str, folder: str = "intermediate") -> str:
     return path.read_text()
 
 
-def _batch(warehouse: Path, catalog: str, compiled_sql: str, key: str = "touchpoint_id") -> list[str]:
+def _batch(
+    warehouse: Path, catalog: str, compiled_sql: str, key: str = "touchpoint_id", *, distinct: bool = False
+) -> list[str]:
     """The ``key`` values an incremental build's compiled select returns on ``warehouse`` (a copy of the
     warehouse it was compiled for, attached under that warehouse's catalog name): what the build re-read."""
     import duckdb
@@ -290,12 +302,25 @@ def _batch(warehouse: Path, catalog: str, compiled_sql: str, key: str = "touchpo
     conn = duckdb.connect()
     try:
         conn.execute("set TimeZone = 'UTC'")
-        conn.execute(f"attach '{warehouse}' as {catalog} (read_only)")
-        conn.execute(f"use {catalog}")
-        rows = conn.execute(f"select {key} from ({compiled_sql})").fetchall()  # noqa: S608
+        conn.execute(
+            compose(
+                "attach {path} as {catalog} (read_only)",
+                path=quote_literal(str(warehouse)),
+                catalog=quote_identifier(catalog),
+            )
+        )
+        conn.execute(compose("use {catalog}", catalog=quote_identifier(catalog)))
+        # The compiled model is run as it is (a relation), only its key column is taken.
+        relation = conn.sql(compiled_sql).project(plain_identifier(key))
+        rows = (relation.distinct() if distinct else relation).fetchall()
         return sorted(row[0] for row in rows)
     finally:
         conn.close()
+
+
+def _order_by(key: str) -> Sql:
+    """``all`` or a comma-separated column list (COMPARED_TABLES' keys), quoted."""
+    return Sql("all") if key == "all" else identifiers(column.strip() for column in key.split(","))
 
 
 def _contents(warehouse: Path) -> dict[str, list[tuple]]:
@@ -304,7 +329,13 @@ def _contents(warehouse: Path) -> dict[str, list[tuple]]:
     conn = connect(warehouse, read_only=True)
     try:
         return {
-            table: conn.execute(f"select * from {table} order by {key}").fetchall()  # noqa: S608
+            table: conn.execute(
+                compose(
+                    "select * from {table} order by {key}",
+                    table=qualified_name(*table.split(".")),
+                    key=_order_by(key),
+                )
+            ).fetchall()
             for table, key in COMPARED_TABLES.items()
         }
     finally:
@@ -366,7 +397,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
             before_marts_day_3,
             incremental.stem,
             _compiled_sql(root, "fct_journey_stage_history", "marts/core"),
-            key="distinct customer_id",
+            key="customer_id",
+            distinct=True,
         ),
     }
     full_day_3 = _full_rebuild(root, incremental, "full_day_3")
@@ -488,7 +520,12 @@ def test_a_replaced_landing_file_rebuilds_the_table(built: dict, tmp_path: Path)
 
     table = "intermediate.int_touchpoints_unioned"
     assert _contents(warehouse)[table] == _contents(full)[table]
-    ids = {row[0] for row in query(warehouse, f"select touchpoint_id from {table}")}  # noqa: S608
+    ids = {
+        row[0]
+        for row in query(
+            warehouse, compose("select touchpoint_id from {table}", table=qualified_name(*table.split(".")))
+        )
+    }
     assert "privacy:CE2" in ids and "privacy:CE1" not in ids
 
 
@@ -499,10 +536,11 @@ def test_a_table_built_before_the_model_was_incremental_is_rebuilt(built: dict, 
     warehouse = tmp_path / "upgraded.duckdb"
     shutil.copyfile(built["full"], warehouse)
     table = "intermediate.int_touchpoints_unioned"
+    quoted = qualified_name(*table.split("."))
     conn = connect(warehouse)
     try:
-        conn.execute(f"alter table {table} drop column _loaded_at")
-        conn.execute(f"alter table {table} drop column cart_id")
+        conn.execute(compose("alter table {table} drop column _loaded_at", table=quoted))
+        conn.execute(compose("alter table {table} drop column cart_id", table=quoted))
     finally:
         conn.close()
     _dbt(tmp_path, warehouse, select=["int_touchpoints_unioned"])

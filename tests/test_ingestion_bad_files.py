@@ -9,6 +9,7 @@ import pytest
 from ingestion_fixtures import BAD_LANDING, connect, copy_landing, manifest, quarantine_rows
 
 from cx_pipeline.ingestion.loader import SourceLoadResult, load_source
+from cx_pipeline.sql import compose, qualified_name
 
 # file -> (status, rows_read, rows_loaded, rows_quarantined, {line: error_type} in raw.quarantine)
 EXPECTED: dict[str, tuple[str, int, int, int, dict[int | None, str]]] = {
@@ -112,7 +113,10 @@ def test_every_line_is_loaded_or_quarantined(loaded, file_path: str) -> None:
     assert {q["source_line"]: q["error_type"] for q in in_quarantine} == lines
     assert all(q["reason"] and q["source"] == source for q in in_quarantine)
     in_raw = conn.execute(
-        f'SELECT _source_line FROM raw."{source}" WHERE _source_file = ? ORDER BY 1',  # noqa: S608
+        compose(
+            "SELECT _source_line FROM {table} WHERE _source_file = ? ORDER BY 1",
+            table=qualified_name("raw", source),
+        ),
         [file_path],
     ).fetchall()
     assert len(in_raw) == loaded_rows

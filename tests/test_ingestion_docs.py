@@ -15,6 +15,7 @@ from cx_pipeline.ingestion.docs import (
     render_sources_markdown,
 )
 from cx_pipeline.ingestion.loader import load_source
+from cx_pipeline.sql import compose, data_type
 
 
 def test_sources_doc_is_up_to_date() -> None:
@@ -79,7 +80,12 @@ def test_dbt_sources_yaml_declares_the_loaded_raw_tables(conn, landing, quaranti
                 [table["name"]],
             ).fetchall()
             yaml_columns = [
-                (column["name"], conn.execute(f"select typeof(null::{column['data_type']})").fetchone()[0])
+                (
+                    column["name"],
+                    conn.execute(
+                        compose("select typeof(null::{type})", type=data_type(column["data_type"]))
+                    ).fetchone()[0],
+                )
                 for column in table["columns"]
             ]
             assert yaml_columns == loaded, table["name"]

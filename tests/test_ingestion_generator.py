@@ -12,6 +12,7 @@ from ingestion_fixtures import connect, manifest
 
 from cx_pipeline.contracts import SOURCE_NAMES
 from cx_pipeline.ingestion.loader import SourceLoadResult, load_source
+from cx_pipeline.sql import compose, identifiers, qualified_name
 
 # Generator kind -> the error_type ingestion gives it.
 KIND_TO_ERROR = {
@@ -83,8 +84,12 @@ def test_each_record_key_has_exactly_one_first_delivery(generated) -> None:
     from cx_pipeline.contracts import CONTRACTS
 
     for source in SOURCE_NAMES:
-        keys = ", ".join(CONTRACTS[source].field(n).column for n in CONTRACTS[source].record_key)
+        keys = identifiers(CONTRACTS[source].field(n).column for n in CONTRACTS[source].record_key)
         rows = conn.execute(
-            f'SELECT count(*) FILTER (WHERE NOT _is_duplicate), count(DISTINCT ({keys})) FROM raw."{source}"'  # noqa: S608
+            compose(
+                "SELECT count(*) FILTER (WHERE NOT _is_duplicate), count(DISTINCT ({keys})) FROM {table}",
+                keys=keys,
+                table=qualified_name("raw", source),
+            )
         ).fetchall()
         assert rows[0][0] == rows[0][1], source

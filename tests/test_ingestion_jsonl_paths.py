@@ -16,6 +16,7 @@ from ingestion_fixtures import conn_fixture  # noqa: F401
 
 from cx_pipeline.contracts import CONTRACTS
 from cx_pipeline.ingestion.parse import jsonl_values_sql, parsed_select_sql
+from cx_pipeline.sql import Sql, compose
 
 GOOD = {
     "type": "track",
@@ -121,11 +122,14 @@ def _parse(conn: duckdb.DuckDBPyConnection) -> dict[int, tuple]:
         "INSERT INTO _t_lines VALUES (?, ?)", [[i + 1, line] for i, (line, _) in enumerate(LINES)]
     )
     contract = CONTRACTS["web_events"]
-    values, params = jsonl_values_sql(contract, "SELECT * FROM _t_lines")
+    values, params = jsonl_values_sql(contract, Sql("SELECT * FROM _t_lines"))
     parsed = parsed_select_sql(contract, values)
     rows = conn.execute(
-        f"SELECT _q_n, _q_error_type, _q_error_field, _q_reason, _q_raw_record, message_id, user_id, "  # noqa: S608
-        f"CAST(_extra AS VARCHAR), context_device_type FROM ({parsed}) ORDER BY _q_n",
+        compose(
+            "SELECT _q_n, _q_error_type, _q_error_field, _q_reason, _q_raw_record, message_id, user_id, "
+            "CAST(_extra AS VARCHAR), context_device_type FROM ({parsed}) ORDER BY _q_n",
+            parsed=parsed,
+        ),
         params,
     ).fetchall()
     return {row[0]: row[1:] for row in rows}

@@ -15,10 +15,15 @@ from cx_pipeline.ingestion.landing import sniff_unreadable
 from cx_pipeline.ingestion.lines import LINES_VIEW, read_physical_lines
 from cx_pipeline.ingestion.parse import CsvLayout, csv_values_sql, parsed_select_sql
 from cx_pipeline.ingestion.schema import ensure_raw_schema
+from cx_pipeline.sql import compose, quote_identifier
 
 
 def _lines(conn: duckdb.DuckDBPyConnection) -> dict[int, str | None]:
-    return dict(conn.execute(f"SELECT n, line FROM {LINES_VIEW} ORDER BY n").fetchall())  # noqa: S608
+    return dict(
+        conn.execute(
+            compose("SELECT n, line FROM {lines} ORDER BY n", lines=quote_identifier(LINES_VIEW))
+        ).fetchall()
+    )
 
 
 def test_every_physical_line_is_numbered_once(conn, tmp_path: Path) -> None:
@@ -58,7 +63,7 @@ def test_numbering_survives_many_rejects_in_a_large_parallel_read(conn, tmp_path
     lines = read_physical_lines(conn, tmp_path / "big.txt")
     assert {b.line for b in lines.bad_lines} == bad_lines
     mismatched = conn.execute(
-        f"SELECT count(*) FROM {LINES_VIEW} WHERE line <> 'line ' || n"  # noqa: S608
+        compose("SELECT count(*) FROM {lines} WHERE line <> 'line ' || n", lines=quote_identifier(LINES_VIEW))
     ).fetchall()[0][0]
     assert mismatched == 0
     assert lines.accepted == total - len(bad_lines)
@@ -108,8 +113,10 @@ def _parse_csv(conn, source: str, lines: list[str]) -> list[dict]:
         positions={name: i + 1 for i, name in enumerate(contract.field_names)},
         extra=(),
     )
-    values, params = csv_values_sql(contract, layout, "t_lines")
-    relation = conn.execute(f"{parsed_select_sql(contract, values)} ORDER BY _q_n", params)
+    values, params = csv_values_sql(contract, layout, quote_identifier("t_lines"))
+    relation = conn.execute(
+        compose("{parsed} ORDER BY _q_n", parsed=parsed_select_sql(contract, values)), params
+    )
     names = [d[0] for d in relation.description]
     return [dict(zip(names, row, strict=True)) for row in relation.fetchall()]
 

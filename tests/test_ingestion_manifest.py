@@ -23,6 +23,7 @@ from cx_pipeline.contracts import SOURCE_NAMES
 from cx_pipeline.ingestion import loader
 from cx_pipeline.ingestion.loader import AccountingError, load_source
 from cx_pipeline.ingestion.schema import SchemaMismatchError, ensure_raw_schema
+from cx_pipeline.sql import compose, qualified_name
 
 HEADER = "request_id,email,phone,user_id,requested_at\n"
 
@@ -34,7 +35,12 @@ def _snapshot(conn: duckdb.DuckDBPyConnection) -> dict[str, list]:
         for r in conn.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw'").fetchall()
     }
     return {
-        table: sorted(map(repr, conn.execute(f'SELECT * FROM raw."{table}"').fetchall()))  # noqa: S608
+        table: sorted(
+            map(
+                repr,
+                conn.execute(compose("SELECT * FROM {table}", table=qualified_name("raw", table))).fetchall(),
+            )
+        )
         for table in tables
         if table in existing
     }

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from sample_warehouse import DEFAULT_PERSONS, private_copy, run_dbt, shared_default_sample
 
+from cx_pipeline.sql import compose, join, plain_identifier, quote_literal
+
 STAGES = ("discovery", "consideration", "decision", "loyalty", "lapsed")
 # Share of persons whose resolved customer is in their true stage; measured 1.000 on the default sample
 # (docs/journey.md).
@@ -220,19 +222,40 @@ def test_consent_flags_agree_with_consent_history(journey_warehouse: dict[str, P
     from cx_pipeline.warehouse import connect
 
     purposes = ("email_marketing", "sms_marketing", "personalization", "analytics", "third_party_sharing")
-    flags = ", ".join(f"bool_or(purpose = '{p}' and is_granted) as {p}" for p in purposes)
-    differing = " or ".join(f"d.consent_{p} <> coalesce(c.{p}, false)" for p in purposes)
+    flags = join(
+        compose(
+            "bool_or(purpose = {purpose} and is_granted) as {name}",
+            purpose=quote_literal(p),
+            name=plain_identifier(p),
+        )
+        for p in purposes
+    )
+    differing = join(
+        (
+            compose(
+                "d.{flag} <> coalesce(c.{name}, false)",
+                flag=plain_identifier(f"consent_{p}"),
+                name=plain_identifier(p),
+            )
+            for p in purposes
+        ),
+        " or ",
+    )
     conn = connect(journey_warehouse["warehouse"], read_only=True)
     try:
         disagreements = conn.execute(
-            f"""
+            compose(
+                """
             with current_consent as (
                 select customer_id, {flags} from intermediate.int_consent_current group by customer_id
             )
             select count(*) from marts.dim_customers as d
             left join current_consent as c on d.customer_id = c.customer_id
             where {differing}
-            """  # noqa: S608 - purpose names are constants
+            """,
+                flags=flags,
+                differing=differing,
+            )
         ).fetchone()[0]
     finally:
         conn.close()

@@ -28,6 +28,8 @@ import duckdb
 import pytest
 from sample_warehouse import ingest, run_dbt
 
+from cx_pipeline.sql import Sql, compose, join, qualified_name, quote_identifier, quote_literal
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("privacy_erasure")]
 
 SAMPLE_PERSONS = int(os.environ.get("CX360_PRIVACY_TEST_PERSONS", "150"))
@@ -172,14 +174,21 @@ def find_in_database(path: Path, people: list[Person]) -> dict[str, int]:
             # One pass per relation (a view is computed once), one count per column.
             counts = []
             for column in names:
-                value = f'lower(cast("{column}" as varchar))'
+                value = compose("lower(cast({column} as varchar))", column=quote_identifier(column))
                 counts.append(
-                    f"count(*) filter (where len(list_filter($needles, lambda n: contains({value}, n))) > 0 "
-                    f"or len(list_filter(regexp_extract_all({value}, '{_PHONE_RUN}'), "
-                    f"lambda run: right(regexp_replace(run, '[^0-9]', '', 'g'), 10) in $digits)) > 0)"
+                    compose(
+                        "count(*) filter (where "
+                        "len(list_filter($needles, lambda n: contains({value}, n))) > 0 "
+                        "or len(list_filter(regexp_extract_all({value}, {phone_run}), "
+                        "lambda run: right(regexp_replace(run, '[^0-9]', '', 'g'), 10) in $digits)) > 0)",
+                        value=value,
+                        phone_run=quote_literal(_PHONE_RUN),
+                    )
                 )
             row = connection.execute(
-                f'select {", ".join(counts)} from "{schema}"."{table}"',  # noqa: S608 - catalog names
+                compose(
+                    "select {counts} from {table}", counts=join(counts), table=qualified_name(schema, table)
+                ),
                 {"needles": needles, "digits": digits},
             ).fetchall()[0]
             for column, count in zip(names, row, strict=True):
@@ -217,9 +226,7 @@ def find_in_files(root: Path, people: list[Person]) -> dict[str, set[str]]:
             try:
                 text = "\n".join(
                     str(row)
-                    for row in connection.execute(
-                        f"select * from read_parquet('{path}')"  # noqa: S608
-                    ).fetchall()
+                    for row in connection.execute("select * from read_parquet(?)", [str(path)]).fetchall()
                 ).lower()
             finally:
                 connection.close()
@@ -534,14 +541,19 @@ def test_bi_schema_holds_no_email_phone_or_name(scenario: Scenario) -> None:
                 continue
             # City and country are kept for segmentation; a few town names are also first names.
             check_names = column not in {"city", "country"}
-            value = f'lower(cast("{column}" as varchar))'
+            value = compose("lower(cast({column} as varchar))", column=quote_identifier(column))
             count = connection.execute(
-                f"""
-                select count(*) from bi."{table}"
+                compose(
+                    """
+                select count(*) from {table}
                 where len(list_filter($emails, lambda e: contains({value}, e))) > 0
                     or len(list_filter($phones, lambda p: contains({value}, p))) > 0
                     or ({check_names} and {value} in (select unnest($names)))
-                """,  # noqa: S608 - names from the catalog
+                """,
+                    table=qualified_name("bi", table),
+                    value=value,
+                    check_names=Sql("true") if check_names else Sql("false"),
+                ),
                 {"emails": emails, "phones": phones, "names": sorted(names)},
             ).fetchall()[0][0]
             if count:

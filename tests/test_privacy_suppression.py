@@ -22,6 +22,7 @@ import pytest
 from sample_warehouse import SampleWarehouse, generate_and_ingest, ingest, run_dbt
 
 from cx_pipeline.privacy.keys import MISSING_KEY_MESSAGE, keyed_hash, register_udfs
+from cx_pipeline.sql import Sql, compose, join, qualified_name, quote_identifier
 from cx_pipeline.warehouse import connect
 
 PERSONS = 300
@@ -55,10 +56,24 @@ class Built:
     before: dict[str, tuple[int, int]]  # per model (all rows, the person's rows) before suppression
 
 
+def _count_sql(model: str) -> Sql:
+    return compose("select count(*) from {model}", model=qualified_name("staging", model))
+
+
 def _person_rows(connection, model: str, values: list[str]) -> int:
     columns = FILTERED[model]
-    predicate = " or ".join(f"{column} in (select unnest($values))" for column in columns)
-    sql = f"select count(*) from staging.{model} where {predicate}"  # noqa: S608 - model names are constants
+    predicate = join(
+        (
+            compose("{column} in (select unnest($values))", column=quote_identifier(column))
+            for column in columns
+        ),
+        " or ",
+    )
+    sql = compose(
+        "select count(*) from {model} where {predicate}",
+        model=qualified_name("staging", model),
+        predicate=predicate,
+    )
     return connection.execute(sql, {"values": values}).fetchone()[0]
 
 
@@ -68,7 +83,7 @@ def _counts(warehouse: Path, values: list[str]) -> dict[str, tuple[int, int]]:
         register_udfs(connection)
         return {
             model: (
-                connection.execute(f"select count(*) from staging.{model}").fetchone()[0],  # noqa: S608
+                connection.execute(_count_sql(model)).fetchone()[0],
                 _person_rows(connection, model, values),
             )
             for model in FILTERED
@@ -234,7 +249,7 @@ def test_connection_without_the_key(built: Built, tmp_path: Path) -> None:
         keyless.execute("delete from privacy.suppressed_identifiers")
         # Evaluating cx360_keyed_hash here would raise: these counts prove the empty list skips hashing.
         for model in FILTERED:
-            raw_count = keyless.execute(f"select count(*) from staging.{model}").fetchone()[0]  # noqa: S608
+            raw_count = keyless.execute(_count_sql(model)).fetchone()[0]
             assert raw_count > 0 or model == "stg_privacy__erasure_requests", model
     finally:
         keyless.close()

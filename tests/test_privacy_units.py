@@ -14,6 +14,7 @@ from cx_pipeline.privacy import keys
 from cx_pipeline.privacy.identifiers import candidates, extract_emails, normalize_email, normalize_phone
 from cx_pipeline.privacy.keys import keyed_hash, keyed_hashes, load_key, register_udfs
 from cx_pipeline.settings import PRIVACY_SCAN_VALUES_PER_PASS
+from cx_pipeline.sql import compose, plain_identifier, qualified_name
 
 
 @pytest.fixture
@@ -105,7 +106,8 @@ def test_sql_phone_macro_agrees_with_python() -> None:
     try:
         os.environ.setdefault(keys.KEY_ENV, "d" * 32)
         register_scan_functions(connection)
-        got = [connection.execute(f"select {PHONE_MACRO}(?)", [s]).fetchall()[0][0] for s in samples]
+        phone = compose("select {macro}(?)", macro=plain_identifier(PHONE_MACRO))
+        got = [connection.execute(phone, [s]).fetchall()[0][0] for s in samples]
     finally:
         connection.close()
     assert got == [normalize_phone(s) for s in samples]
@@ -239,7 +241,10 @@ def _ids_of(connection, table: str, rowids) -> list[str]:
     return sorted(
         r
         for (r,) in connection.execute(
-            f"select response_id from {table} where rowid in (select unnest(?))",  # noqa: S608
+            compose(
+                "select response_id from {table} where rowid in (select unnest(?))",
+                table=qualified_name(*table.split(".")),
+            ),
             [sorted(rowids)],
         ).fetchall()
     )
@@ -472,7 +477,7 @@ def test_erasure_request_deletes_the_whole_person_by_plain_joins(scan_db, tmp_pa
 
 
 def test_byte_scan_finds_a_formatted_phone_and_an_email_in_binary(tmp_path: Path, monkeypatch) -> None:
-    from cx_pipeline.privacy.scan import file_byte_hits
+    from cx_pipeline.privacy.file_scan import file_byte_hits
 
     monkeypatch.setenv(keys.KEY_ENV, "g" * 32)
     path = tmp_path / "blob.bin"

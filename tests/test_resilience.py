@@ -40,6 +40,7 @@ from cx_pipeline.resilience import (
     table_fingerprints,
 )
 from cx_pipeline.settings import PROJECT_ROOT
+from cx_pipeline.sql import Sql, compose
 
 # Each test runs the whole pipeline several times (about 50 minutes here): `make test-resilience`.
 pytestmark = [pytest.mark.resilience, pytest.mark.xdist_group("pipeline_runs")]
@@ -364,13 +365,15 @@ def _newest_run_db(dagster_home: Path) -> Path | None:
     return max(runs, key=lambda p: p.stat().st_mtime) if runs else None
 
 
-def _count_events(dagster_home: Path, since: float, where: str) -> int:
+def _count_events(dagster_home: Path, since: float, where: Sql) -> int:
     database = _newest_run_db(dagster_home)
     if database is None or database.stat().st_ctime < since:
         return 0
     try:
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1) as events:
-            return events.execute(f"select count(*) from event_logs where {where}").fetchone()[0]  # noqa: S608
+            return events.execute(
+                compose("select count(*) from event_logs where {where}", where=where)
+            ).fetchone()[0]
     except sqlite3.Error:
         return 0
 
@@ -410,7 +413,7 @@ def _killed_runs_left_behind(dagster_home: Path, run_ids: list[str]) -> list[str
     return problems
 
 
-def _kill_when(warehouse: Warehouse, where: str, at_least: int, what: str) -> int:
+def _kill_when(warehouse: Warehouse, where: Sql, at_least: int, what: str) -> int:
     """Start a run and SIGKILL its whole process group once the run's event log has ``at_least`` matching
     events; returns how many had happened."""
     for _ in range(LOCK_RETRIES):
@@ -439,15 +442,15 @@ def _kill_when(warehouse: Warehouse, where: str, at_least: int, what: str) -> in
 
 
 # Per-file log lines of the ingestion assets (load_source's log=context.log.info).
-INGESTION_FILE_LOGGED = (
+INGESTION_FILE_LOGGED = Sql(
     "dagster_event_type is null and step_key like 'raw\\_\\_%' escape '\\' "
     "and json_extract(event, '$.user_message') like '%: %, %, read %'"
 )
-DBT_MODEL_MATERIALIZED = "dagster_event_type = 'ASSET_MATERIALIZATION' and step_key like '%dbt%'"
+DBT_MODEL_MATERIALIZED = Sql("dagster_event_type = 'ASSET_MATERIALIZATION' and step_key like '%dbt%'")
 
 
 def _serving_fingerprints(warehouse: Warehouse) -> dict[str, str]:
-    from cx_pipeline.serving import open_serving_readonly, serving_file
+    from cx_pipeline.serving_client import open_serving_readonly, serving_file
 
     connection = open_serving_readonly(serving_file(warehouse.serving_dir))
     try:

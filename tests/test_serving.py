@@ -17,7 +17,7 @@ import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from cx_pipeline import serving
+from cx_pipeline import publish, serving
 from cx_pipeline.operations import DiskFullError
 from cx_pipeline.serving import (
     PUBLISHED_TABLE,
@@ -25,13 +25,12 @@ from cx_pipeline.serving import (
     DirectIdentifierError,
     PublishBusyError,
     ServedRelation,
-    ServingCopyMissingError,
     find_identifier_columns,
-    open_serving_readonly,
     publish_from_warehouse,
-    serving_file,
 )
+from cx_pipeline.serving_client import ServingCopyMissingError, open_serving_readonly, serving_file
 from cx_pipeline.settings import PROJECT_ROOT
+from cx_pipeline.sql import Sql, compose, qualified_name, quote_identifier
 from cx_pipeline.warehouse import connect as connect_warehouse
 
 DIM_CUSTOMERS = [ServedRelation("bi", "dim_customers")]
@@ -42,18 +41,21 @@ def execute(warehouse: Path, sql: str) -> None:
         connection.execute(sql)
 
 
-def profiles_table(rows: int) -> str:
+def profiles_table(rows: int) -> Sql:
     """SQL for a stand-in bi.dim_customers of ``rows`` pseudonymised profiles."""
-    return (
-        "CREATE SCHEMA IF NOT EXISTS bi; CREATE OR REPLACE TABLE bi.dim_customers AS "  # noqa: S608
+    return compose(
+        "CREATE SCHEMA IF NOT EXISTS bi; CREATE OR REPLACE TABLE bi.dim_customers AS "
         "SELECT md5(range::VARCHAR) AS customer_key, "
-        f"['discovery', 'loyalty'][1 + range % 2] AS journey_stage FROM range({int(rows)})"
+        "['discovery', 'loyalty'][1 + range % 2] AS journey_stage FROM range({rows})",
+        rows=int(rows),
     )
 
 
 def served_count(path: Path, relation: str = "bi.dim_customers") -> int:
     with open_serving_readonly(path) as connection:
-        return connection.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]  # noqa: S608
+        return connection.execute(
+            compose("SELECT count(*) FROM {relation}", relation=qualified_name(*relation.split(".")))
+        ).fetchone()[0]
 
 
 def leftovers(serving_dir: Path) -> list[str]:
@@ -67,8 +69,8 @@ def warehouse(tmp_path: Path) -> Path:
     path = tmp_path / "warehouse.duckdb"
     execute(
         path,
-        profiles_table(100)  # noqa: S608 (constant SQL)
-        + """;
+        compose(
+            """{profiles};
         CREATE VIEW bi.fct_touchpoints AS
             SELECT customer_key, 'web' AS channel FROM bi.dim_customers WHERE journey_stage = 'loyalty';
         CREATE TABLE bi.scratch_not_listed AS SELECT 1 AS one;
@@ -77,6 +79,8 @@ def warehouse(tmp_path: Path) -> Path:
         CREATE TABLE marts.dim_customers AS
             SELECT 'C' || range AS customer_id, 'p' || range || '@example.com' AS email FROM range(100);
         """,
+            profiles=profiles_table(100),
+        ),
     )
     return path
 
@@ -98,8 +102,11 @@ def test_publish_serves_the_allowlist_and_reports_what_is_missing(warehouse: Pat
             "SELECT table_schema || '.' || table_name, table_type FROM information_schema.tables ORDER BY 1"
         ).fetchall()
         published = connection.execute(
-            "SELECT relation, row_count, source_warehouse, cx360_version, published_at "  # noqa: S608
-            f"FROM {PUBLISHED_TABLE} ORDER BY relation"
+            compose(
+                "SELECT relation, row_count, source_warehouse, cx360_version, published_at "
+                "FROM {published} ORDER BY relation",
+                published=quote_identifier(PUBLISHED_TABLE),
+            )
         ).fetchall()
     # Views are materialized (the serving file has no warehouse to point into); marts.dim_customers,
     # which has emails, and unlisted relations are not there.
@@ -323,7 +330,7 @@ def test_disk_full_is_reported_when_the_flush_fails(
     def full_disk(path: Path) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(serving, "_fsync_path", full_disk)
+    monkeypatch.setattr(publish, "fsync_path", full_disk)
     with pytest.raises(DiskFullError, match=f"Disk full while publishing.*{serving_dir}"):
         publish_from_warehouse(warehouse, serving_dir, relations=DIM_CUSTOMERS)
     monkeypatch.undo()

@@ -20,13 +20,8 @@ from typing import Any
 
 import pytest
 
-from cx_pipeline.serving import (
-    SERVING_READONLY_CONFIG,
-    ServedRelation,
-    open_serving_readonly,
-    publish_from_warehouse,
-    serving_file,
-)
+from cx_pipeline.serving import ServedRelation, publish_from_warehouse
+from cx_pipeline.serving_client import SERVING_READONLY_CONFIG, open_serving_readonly, serving_file
 from cx_pipeline.warehouse import connect as connect_warehouse
 
 RELATIONS = (ServedRelation("bi", "dim_customers"), ServedRelation("marts", "fct_stage_counts"))

@@ -18,7 +18,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cx_pipeline.serving import SERVING_READONLY_CONFIG, ServedRelation, publish_from_warehouse
+from cx_pipeline.serving import ServedRelation, publish_from_warehouse
+from cx_pipeline.serving_client import SERVING_READONLY_CONFIG
 from cx_pipeline.warehouse import connect as connect_warehouse
 
 # DuckDB 1.5 is the newest series before 2.0; 1.4 is the oldest that reads SERVING_STORAGE_VERSION.

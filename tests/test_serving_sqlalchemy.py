@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from cx_pipeline.serving import ServedRelation, publish_from_warehouse
+from cx_pipeline.sql import Sql, compose, quote_literal
 from cx_pipeline.warehouse import connect as connect_warehouse
 
 # The URL exactly as the README gives it; the test's absolute path goes between "duckdb:///" and "?".
@@ -84,17 +85,19 @@ def test_pandas_reads_a_query_and_a_reflected_table(engine) -> None:
     assert first.to_pydatetime() == datetime(2026, 1, 1, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(
-    "statement",
-    [
-        "CREATE TABLE bi.scratch AS SELECT 1 AS one",
-        "DELETE FROM bi.dim_customers",
-        "SELECT * FROM read_csv('{outside}')",
-        "COPY bi.dim_customers TO '{outside}.copy.csv'",
-        "SET enable_external_access = true",
-        "ATTACH '{outside}.duckdb' AS other",
-    ],
-)
+def lock_down_statements(outside: Path) -> dict[str, Sql]:
+    """What a BI user must not be able to do; file paths quoted as literals (``outside`` is a file)."""
+    return {
+        "create": Sql("CREATE TABLE bi.scratch AS SELECT 1 AS one"),
+        "delete": Sql("DELETE FROM bi.dim_customers"),
+        "read_csv": compose("SELECT * FROM read_csv({path})", path=quote_literal(str(outside))),
+        "copy": compose("COPY bi.dim_customers TO {path}", path=quote_literal(f"{outside}.copy.csv")),
+        "set": Sql("SET enable_external_access = true"),
+        "attach": compose("ATTACH {path} AS other", path=quote_literal(f"{outside}.duckdb")),
+    }
+
+
+@pytest.mark.parametrize("statement", ["create", "delete", "read_csv", "copy", "set", "attach"])
 def test_the_lock_down_holds_through_sqlalchemy(
     engine, published: Path, tmp_path: Path, statement: str
 ) -> None:
@@ -103,7 +106,7 @@ def test_the_lock_down_holds_through_sqlalchemy(
     outside = tmp_path / "outside.csv"
     outside.write_text("secret\n1\n", encoding="utf-8")
     with engine.connect() as connection, pytest.raises(sqlalchemy.exc.DBAPIError):
-        connection.execute(sqlalchemy.text(statement.format(outside=outside)))
+        connection.execute(sqlalchemy.text(lock_down_statements(outside)[statement]))
     assert not Path(f"{outside}.copy.csv").exists() and not Path(f"{outside}.duckdb").exists()
     with engine.connect() as connection:
         settings = connection.execute(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import duckdb
 
-from cx_pipeline.privacy.scan import quote as ident
+from cx_pipeline.sql import Sql, compose, data_type, join, plain_identifier, qualified_name, quote_identifier
 
 CLV_SCHEMA = "marts"
 CLV_TABLE = "customer_clv"
@@ -29,17 +29,34 @@ CLV_TABLE_COLUMNS: dict[str, str] = {
 }
 
 
-def clv_table_select(frame: str) -> str:
+def clv_table_select(frame: str) -> Sql:
     """``select`` of the table's columns, cast to their types, from the registered frame ``frame``."""
-    columns = ",\n    ".join(
-        f"cast({ident(column)} as {column_type}) as {ident(column)}"
-        for column, column_type in CLV_TABLE_COLUMNS.items()
+    columns = join(
+        (
+            compose(
+                "cast({column} as {column_type}) as {column}",
+                column=quote_identifier(column),
+                column_type=data_type(column_type),
+            )
+            for column, column_type in CLV_TABLE_COLUMNS.items()
+        ),
+        ",\n    ",
     )
-    return f"select\n    {columns}\nfrom {ident(frame)}"
+    return compose("select\n    {columns}\nfrom {frame}", columns=columns, frame=plain_identifier(frame))
+
+
+def clv_table() -> Sql:
+    """``"marts"."customer_clv"``."""
+    return qualified_name(CLV_SCHEMA, CLV_TABLE)
 
 
 def ensure_clv_table(connection: duckdb.DuckDBPyConnection) -> None:
     """``marts.customer_clv``, empty, when absent (the CLV asset replaces it on every run)."""
-    columns = ", ".join(f"{ident(column)} {column_type}" for column, column_type in CLV_TABLE_COLUMNS.items())
-    connection.execute(f"create schema if not exists {ident(CLV_SCHEMA)}")
-    connection.execute(f"create table if not exists {ident(CLV_SCHEMA)}.{ident(CLV_TABLE)} ({columns})")
+    columns = join(
+        compose("{column} {column_type}", column=quote_identifier(column), column_type=data_type(column_type))
+        for column, column_type in CLV_TABLE_COLUMNS.items()
+    )
+    connection.execute(compose("create schema if not exists {schema}", schema=quote_identifier(CLV_SCHEMA)))
+    connection.execute(
+        compose("create table if not exists {table} ({columns})", table=clv_table(), columns=columns)
+    )

@@ -5,7 +5,6 @@ logic in pure functions (``cx_pipeline.cx.clv``, ``cx_pipeline.cx.report``). Def
 docs/clv.md.
 """
 
-import os
 from typing import Any
 
 import dagster as dg
@@ -14,12 +13,14 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from cx_pipeline.cx import clv
-from cx_pipeline.cx.clv_table import CLV_SCHEMA, CLV_TABLE, CLV_TABLE_COLUMNS, clv_table_select
+from cx_pipeline.cx.clv_table import CLV_SCHEMA, CLV_TABLE, CLV_TABLE_COLUMNS, clv_table, clv_table_select
 from cx_pipeline.cx.report import render_report
 from cx_pipeline.cx.report_data import REPORT_RELATIONS, load_report_data
 from cx_pipeline.defs.dbt.translator import dbt_asset_key
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
+from cx_pipeline.publish import write_file_atomically
 from cx_pipeline.settings import DBT_PROJECT_DIR, Paths
+from cx_pipeline.sql import compose
 
 # The CLV is a mart and the report a published file, so they sit in those groups of the flow; the tag `cx`
 # (the dbt CX models carry it too) selects the whole CX part in the UI (`tag:cx`).
@@ -122,7 +123,13 @@ def customer_clv(
 
     with duckdb.get_connection() as conn:
         conn.register("clv_frame", predictions.loc[:, list(CLV_COLUMNS)])
-        conn.execute(f"create or replace table {CLV_SCHEMA}.{CLV_TABLE} as {clv_table_select('clv_frame')}")
+        conn.execute(
+            compose(
+                "create or replace table {table} as {select}",
+                table=clv_table(),
+                select=clv_table_select("clv_frame"),
+            )
+        )
         conn.unregister("clv_frame")
         conn.execute("drop table if exists marts.customer_clv_backtest")
         if backtest_row is not None:
@@ -186,10 +193,7 @@ def cx_report(config: CxReportConfig, duckdb: DuckDBResource) -> dg.MaterializeR
         data = load_report_data(conn, low_sample_threshold=threshold)
     html = render_report(data)
     target = Paths.from_env().reports / "cx_report.html"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_suffix(".html.tmp")
-    temporary.write_text(html, encoding="utf-8")
-    os.replace(temporary, target)
+    write_file_atomically(target, html)
 
     metrics = data.metrics
     metadata: dict[str, Any] = {

@@ -9,6 +9,7 @@ from cx_pipeline.defs.dbt.translator import dbt_asset_key
 from cx_pipeline.defs.resources import WAREHOUSE_POOL
 from cx_pipeline.privacy.exports import export_audience, remove_stale_temp_dirs
 from cx_pipeline.settings import Paths
+from cx_pipeline.sql import compose, qualified_name
 
 EXPORTS_KEY = dg.AssetKey(["exports", "marketing_audiences"])
 # The audiences (dbt models in schema marketing) that are exported; each has a row in audience_catalog.
@@ -42,7 +43,9 @@ def marketing_audiences(context: dg.AssetExecutionContext, duckdb: DuckDBResourc
     with duckdb.get_connection() as connection:
         catalog = {
             row[0]: dict(zip([d[0] for d in connection.description], row, strict=True))
-            for row in connection.execute(f"select * from {CATALOG}").fetchall()  # noqa: S608 - constant
+            for row in connection.execute(
+                compose("select * from {catalog}", catalog=qualified_name(*CATALOG.split(".")))
+            ).fetchall()
         }
         removed = remove_stale_temp_dirs(paths.exports)
         for audience in EXPORTED:

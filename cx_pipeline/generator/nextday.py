@@ -97,6 +97,7 @@ from cx_pipeline.generator.writer import (
     string_bytes,
     write_identifier_truth,
 )
+from cx_pipeline.sql import compose, quote_literal
 
 # Random stream tags (a chunk's stream is [seed, chunk]; chunks are far fewer than these).
 DAY_STREAM = 1_000_002
@@ -1037,18 +1038,23 @@ def _update_truth(
     )
     old = truth_dir / IDENTIFIERS_FILE
     # Every path here is built by the generator, none comes from input.
-    pairs = f"""
+    pairs = compose(
+        """
         SELECT i.identifier_type, i.identifier_value, coalesce(m.merged_into, i.person_id) AS person_id
-        FROM read_csv('{old}', header = true, columns = {{
+        FROM read_csv({old}, header = true, columns = {{
             'identifier_type': 'VARCHAR', 'identifier_value': 'VARCHAR',
             'person_id': 'VARCHAR', 'is_shared': 'VARCHAR'
         }}) AS i
-        LEFT JOIN read_csv('{merge_map}', header = true, columns = {{
+        LEFT JOIN read_csv({merge_map}, header = true, columns = {{
             'person_id': 'VARCHAR', 'merged_into': 'VARCHAR'
         }}) AS m ON i.person_id = m.person_id
         UNION ALL
-        SELECT identifier_type, value, person_id FROM read_parquet('{new_identifiers}')
-    """  # noqa: S608
+        SELECT identifier_type, value, person_id FROM read_parquet({new_identifiers})
+        """,
+        old=quote_literal(str(old)),
+        merge_map=quote_literal(str(merge_map)),
+        new_identifiers=quote_literal(str(new_identifiers)),
+    )
     write_identifier_truth(pairs, staging / IDENTIFIERS_FILE, staging / "duckdb_tmp")
 
     # crm_contacts.csv: the corrected contacts' latest versions.

@@ -22,6 +22,7 @@ from cx_pipeline.contracts import CONTRACTS
 from cx_pipeline.generator import text, vocab
 from cx_pipeline.generator.config import DAY_MS, Clock
 from cx_pipeline.generator.delivery import DeliveryPlan
+from cx_pipeline.sql import Sql, compose, quote_literal
 
 STAGING_NAME = ".cx360-generator-staging"
 # Landing files the generator owns (and so may delete): <source>/<YYYY-MM>[-DD].<csv|jsonl>, and the next
@@ -245,16 +246,18 @@ class TruthWriter:
 
     def _write_identifiers(self) -> int:
         parts = str(self.staging / "identifier_parts" / "*.parquet")
-        # The path is built here, not taken from input.
-        pairs = f"SELECT identifier_type, value AS identifier_value, person_id FROM read_parquet('{parts}')"  # noqa: S608
+        pairs = compose(
+            "SELECT identifier_type, value AS identifier_value, person_id FROM read_parquet({parts})",
+            parts=quote_literal(parts),
+        )
         return write_identifier_truth(pairs, self.staging / IDENTIFIERS_FILE, self.staging / "duckdb_tmp")
 
 
-def write_identifier_truth(pairs_query: str, target: Path, temp_dir: Path) -> int:
+def write_identifier_truth(pairs_query: Sql, target: Path, temp_dir: Path) -> int:
     """identifiers.csv from (identifier_type, identifier_value, person_id) rows: one row per distinct pair,
     placeholders and identifiers of several persons (family devices) flagged as shared.
 
-    ``pairs_query`` is SQL built by the generator itself (file paths cannot be bound as parameters).
+    ``pairs_query`` is SQL composed by the generator itself (file paths cannot be bound as parameters).
     """
     placeholders = [("email", email) for email in vocab.PLACEHOLDER_EMAILS]
     placeholders.append(("phone", vocab.PLACEHOLDER_PHONE_E164))
@@ -263,8 +266,10 @@ def write_identifier_truth(pairs_query: str, target: Path, temp_dir: Path) -> in
         connection.execute("SET temp_directory = ?", [str(temp_dir)])
         connection.execute("CREATE TEMP TABLE placeholders (identifier_type VARCHAR, value VARCHAR)")
         connection.executemany("INSERT INTO placeholders VALUES (?, ?)", placeholders)
+        # COPY cannot bind parameters: the target path (built here, not taken from input) is a quoted literal.
         copied = connection.execute(
-            f"""
+            compose(
+                """
             COPY (
                 WITH pairs AS (SELECT DISTINCT * FROM ({pairs_query}))
                 SELECT
@@ -279,7 +284,10 @@ def write_identifier_truth(pairs_query: str, target: Path, temp_dir: Path) -> in
                         )) AS is_shared
                 FROM pairs
                 ORDER BY person_id, identifier_type, identifier_value
-            ) TO '{target}' (FORMAT csv, HEADER true)
-            """  # noqa: S608
+            ) TO {target} (FORMAT csv, HEADER true)
+            """,
+                pairs_query=pairs_query,
+                target=quote_literal(str(target)),
+            )
         ).fetchall()
     return int(copied[0][0])

@@ -11,11 +11,17 @@ import duckdb
 from cx_pipeline.contracts import SourceContract
 from cx_pipeline.ingestion.lines import LINES_VIEW
 from cx_pipeline.ingestion.parse import CsvLayout
+from cx_pipeline.sql import compose, qualified_name, quote_identifier
 
 # A quoted field may hold line breaks (RFC 4180); a record is merged over at most this many lines.
 MAX_RECORD_LINES = 100
 SPANS_TABLE = "_cx_spans"
 RECORDS_VIEW = "_cx_records"
+_SPANS, _RECORDS, _LINES = (
+    quote_identifier(SPANS_TABLE),
+    quote_identifier(RECORDS_VIEW),
+    quote_identifier(LINES_VIEW),
+)
 
 
 class FileRejectedError(Exception):
@@ -84,12 +90,15 @@ def merge_multiline_records(conn: duckdb.DuckDBPyConnection, layout: CsvLayout) 
     odd = [
         row[0]
         for row in conn.execute(
-            f"""
-            SELECT n FROM {LINES_VIEW}
-            WHERE n >= 2 AND strpos(line, '"') > 0
-              AND (length(line) - length(replace(line, '"', ''))) % 2 = 1
-            ORDER BY n
-            """  # noqa: S608
+            compose(
+                """
+                SELECT n FROM {lines}
+                WHERE n >= 2 AND strpos(line, '"') > 0
+                  AND (length(line) - length(replace(line, '"', ''))) % 2 = 1
+                ORDER BY n
+                """,
+                lines=_LINES,
+            )
         ).fetchall()
     ]
     spans: list[tuple[int, int, str]] = []
@@ -99,8 +108,11 @@ def merge_multiline_records(conn: duckdb.DuckDBPyConnection, layout: CsvLayout) 
         merged = None
         if end - start < MAX_RECORD_LINES:
             rows = conn.execute(
-                f"SELECT count(*), string_agg(coalesce(line, ''), chr(10) ORDER BY n) "  # noqa: S608
-                f"FROM {LINES_VIEW} WHERE n BETWEEN ? AND ?",
+                compose(
+                    "SELECT count(*), string_agg(coalesce(line, ''), chr(10) ORDER BY n) "
+                    "FROM {lines} WHERE n BETWEEN ? AND ?",
+                    lines=_LINES,
+                ),
                 [start, end],
             ).fetchall()
             count, text = rows[0]
@@ -114,21 +126,38 @@ def merge_multiline_records(conn: duckdb.DuckDBPyConnection, layout: CsvLayout) 
             spans.append((start, end, merged))
             i += 2
     if not spans:
-        conn.execute(f"CREATE TEMP VIEW {RECORDS_VIEW} AS SELECT n, line FROM {LINES_VIEW} WHERE n >= 2")  # noqa: S608
+        conn.execute(
+            compose(
+                "CREATE TEMP VIEW {records} AS SELECT n, line FROM {lines} WHERE n >= 2",
+                records=_RECORDS,
+                lines=_LINES,
+            )
+        )
         return RECORDS_VIEW, 0
-    conn.execute(f"CREATE TEMP TABLE {SPANS_TABLE} (s BIGINT, e BIGINT, text VARCHAR)")
-    conn.executemany(f"INSERT INTO {SPANS_TABLE} VALUES (?, ?, ?)", spans)  # noqa: S608
+    conn.execute(compose("CREATE TEMP TABLE {spans} (s BIGINT, e BIGINT, text VARCHAR)", spans=_SPANS))
+    conn.executemany(compose("INSERT INTO {spans} VALUES (?, ?, ?)", spans=_SPANS), spans)
     conn.execute(
-        f"""
-        CREATE TEMP VIEW {RECORDS_VIEW} AS
-        SELECT n, line FROM {LINES_VIEW} AS l
-        WHERE n >= 2 AND NOT EXISTS (SELECT 1 FROM {SPANS_TABLE} AS s WHERE l.n BETWEEN s.s AND s.e)
-        UNION ALL
-        SELECT s AS n, text AS line FROM {SPANS_TABLE}
-        """  # noqa: S608
+        compose(
+            """
+            CREATE TEMP VIEW {records} AS
+            SELECT n, line FROM {lines} AS l
+            WHERE n >= 2 AND NOT EXISTS (SELECT 1 FROM {spans} AS s WHERE l.n BETWEEN s.s AND s.e)
+            UNION ALL
+            SELECT s AS n, text AS line FROM {spans}
+            """,
+            records=_RECORDS,
+            lines=_LINES,
+            spans=_SPANS,
+        )
     )
     return RECORDS_VIEW, len(spans)
 
 
 def drop_csv_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute(f"DROP VIEW IF EXISTS temp.{RECORDS_VIEW}; DROP TABLE IF EXISTS temp.{SPANS_TABLE};")
+    conn.execute(
+        compose(
+            "DROP VIEW IF EXISTS {records}; DROP TABLE IF EXISTS {spans};",
+            records=qualified_name("temp", RECORDS_VIEW),
+            spans=qualified_name("temp", SPANS_TABLE),
+        )
+    )

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cx_pipeline.ingestion.sql import scalar
+from cx_pipeline.sql import compose, join, qualified_name, quote_identifier, quote_literal
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 _FALLBACK_CHUNK_BYTES = 64 * 1024 * 1024
@@ -40,6 +41,16 @@ LINES_VIEW = "_cx_lines"
 BAD_LINES_TABLE = "_cx_bad_lines"
 _REJECTS_TABLE = "_cx_rejects"
 _REJECT_SCANS_TABLE = "_cx_reject_scans"
+_READ, _FALLBACK, _SHIFT = (
+    quote_identifier(READ_TABLE),
+    quote_identifier(_FALLBACK_TABLE),
+    quote_identifier(SHIFT_TABLE),
+)
+_LINES, _BAD_LINES, _REJECTS = (
+    quote_identifier(LINES_VIEW),
+    quote_identifier(BAD_LINES_TABLE),
+    quote_identifier(_REJECTS_TABLE),
+)
 
 
 @dataclass(frozen=True)
@@ -70,8 +81,17 @@ class UnreadableFileError(RuntimeError):
 def drop_line_tables(conn: duckdb.DuckDBPyConnection) -> None:
     tables = (READ_TABLE, _FALLBACK_TABLE, SHIFT_TABLE, BAD_LINES_TABLE, _REJECTS_TABLE, _REJECT_SCANS_TABLE)
     conn.execute(
-        f"DROP VIEW IF EXISTS temp.{LINES_VIEW}; "
-        + " ".join(f"DROP TABLE IF EXISTS temp.{name};" for name in tables)
+        compose(
+            "DROP VIEW IF EXISTS {view}; {tables}",
+            view=qualified_name("temp", LINES_VIEW),
+            tables=join(
+                (
+                    compose("DROP TABLE IF EXISTS {table};", table=qualified_name("temp", name))
+                    for name in tables
+                ),
+                " ",
+            ),
+        )
     )
 
 
@@ -105,8 +125,11 @@ def _describe_bad_line(data: bytes, duckdb_error: str) -> tuple[str, str]:
 
 def _store_bad_lines(conn: duckdb.DuckDBPyConnection, bad: list[BadLine]) -> None:
     conn.execute(
-        f"CREATE TEMP TABLE {BAD_LINES_TABLE} "
-        "(n BIGINT, raw_record VARCHAR, error_type VARCHAR, reason VARCHAR)"
+        compose(
+            "CREATE TEMP TABLE {bad_lines} "
+            "(n BIGINT, raw_record VARCHAR, error_type VARCHAR, reason VARCHAR)",
+            bad_lines=_BAD_LINES,
+        )
     )
     if not bad:
         return
@@ -120,7 +143,9 @@ def _store_bad_lines(conn: duckdb.DuckDBPyConnection, bad: list[BadLine]) -> Non
     )
     conn.register("_cx_bad_lines_frame", frame)
     try:
-        conn.execute(f"INSERT INTO {BAD_LINES_TABLE} SELECT * FROM _cx_bad_lines_frame")  # noqa: S608
+        conn.execute(
+            compose("INSERT INTO {bad_lines} SELECT * FROM _cx_bad_lines_frame", bad_lines=_BAD_LINES)
+        )
     finally:
         conn.unregister("_cx_bad_lines_frame")
 
@@ -139,22 +164,31 @@ def glob_escape(path: str) -> str:
 
 def _read_with_duckdb(conn: duckdb.DuckDBPyConnection, path: Path) -> PhysicalLines:
     conn.execute(
-        f"""
-        CREATE TEMP TABLE {READ_TABLE} AS
-        SELECT line FROM read_csv(
-            ?, columns = {{'line': 'VARCHAR'}}, header = false, auto_detect = false,
-            delim = chr(0), quote = '', escape = '', encoding = 'utf-8',
-            store_rejects = true, rejects_table = '{_REJECTS_TABLE}',
-            rejects_scan = '{_REJECT_SCANS_TABLE}', max_line_size = {MAX_LINE_BYTES}
-        )
-        """,  # noqa: S608
+        compose(
+            """
+            CREATE TEMP TABLE {read} AS
+            SELECT line FROM read_csv(
+                ?, columns = {{'line': 'VARCHAR'}}, header = false, auto_detect = false,
+                delim = chr(0), quote = '', escape = '', encoding = 'utf-8',
+                store_rejects = true, rejects_table = {rejects_table},
+                rejects_scan = {reject_scans_table}, max_line_size = {max_line_size}
+            )
+            """,
+            read=_READ,
+            rejects_table=quote_literal(_REJECTS_TABLE),
+            reject_scans_table=quote_literal(_REJECT_SCANS_TABLE),
+            max_line_size=MAX_LINE_BYTES,
+        ),
         [glob_escape(str(path))],
     )
     rejected = conn.execute(
-        f"""
-        SELECT line, min(line_byte_position) AS offset_1_based, string_agg(DISTINCT error_type, ', ')
-        FROM {_REJECTS_TABLE} GROUP BY line ORDER BY line
-        """  # noqa: S608
+        compose(
+            """
+            SELECT line, min(line_byte_position) AS offset_1_based, string_agg(DISTINCT error_type, ', ')
+            FROM {rejects} GROUP BY line ORDER BY line
+            """,
+            rejects=_REJECTS,
+        )
     ).fetchall()
     bad: list[BadLine] = []
     with path.open("rb") as handle:
@@ -165,25 +199,40 @@ def _read_with_duckdb(conn: duckdb.DuckDBPyConnection, path: Path) -> PhysicalLi
         # g = accepted lines before the j-th rejected line; accepted row k sits after every rejected
         # line with g <= k.
         conn.execute(
-            f"""
-            CREATE TEMP TABLE {SHIFT_TABLE} AS
-            SELECT g, max(j) AS shift FROM (
-                SELECT n - row_number() OVER (ORDER BY n) AS g, row_number() OVER (ORDER BY n) AS j
-                FROM {BAD_LINES_TABLE}
-            ) GROUP BY g
-            """  # noqa: S608
+            compose(
+                """
+                CREATE TEMP TABLE {shift} AS
+                SELECT g, max(j) AS shift FROM (
+                    SELECT n - row_number() OVER (ORDER BY n) AS g, row_number() OVER (ORDER BY n) AS j
+                    FROM {bad_lines}
+                ) GROUP BY g
+                """,
+                shift=_SHIFT,
+                bad_lines=_BAD_LINES,
+            )
         )
         conn.execute(
-            f"""
-            CREATE TEMP VIEW {LINES_VIEW} AS
-            SELECT r.k + 1 + coalesce(s.shift, 0) AS n, r.line
-            FROM (SELECT rowid AS k, line FROM {READ_TABLE}) AS r
-            ASOF LEFT JOIN {SHIFT_TABLE} AS s ON r.k >= s.g
-            """  # noqa: S608
+            compose(
+                """
+                CREATE TEMP VIEW {lines} AS
+                SELECT r.k + 1 + coalesce(s.shift, 0) AS n, r.line
+                FROM (SELECT rowid AS k, line FROM {read}) AS r
+                ASOF LEFT JOIN {shift} AS s ON r.k >= s.g
+                """,
+                lines=_LINES,
+                read=_READ,
+                shift=_SHIFT,
+            )
         )
     else:
-        conn.execute(f"CREATE TEMP VIEW {LINES_VIEW} AS SELECT rowid + 1 AS n, line FROM {READ_TABLE}")  # noqa: S608
-    accepted = scalar(conn, f"SELECT count(*) FROM {READ_TABLE}")  # noqa: S608
+        conn.execute(
+            compose(
+                "CREATE TEMP VIEW {lines} AS SELECT rowid + 1 AS n, line FROM {read}",
+                lines=_LINES,
+                read=_READ,
+            )
+        )
+    accepted = scalar(conn, compose("SELECT count(*) FROM {read}", read=_READ))
     return PhysicalLines(accepted=int(accepted), bad_lines=tuple(bad))
 
 
@@ -215,37 +264,47 @@ def _split_chunks(path: Path):
 
 def _read_with_arrow(conn: duckdb.DuckDBPyConnection, path: Path) -> PhysicalLines:
     """The fallback for files DuckDB's CSV reader refuses (mixed line endings)."""
-    conn.execute(f"CREATE TEMP TABLE {_FALLBACK_TABLE} (n BIGINT, data BLOB)")
+    conn.execute(compose("CREATE TEMP TABLE {fallback} (n BIGINT, data BLOB)", fallback=_FALLBACK))
     for first_line, lines in _split_chunks(path):
         numbers = pa.array(np.arange(first_line, first_line + len(lines), dtype=np.int64))
         conn.register("_cx_chunk", pa.table({"n": numbers, "data": lines}))
         try:
-            conn.execute(f"INSERT INTO {_FALLBACK_TABLE} SELECT n, data FROM _cx_chunk")  # noqa: S608
+            conn.execute(compose("INSERT INTO {fallback} SELECT n, data FROM _cx_chunk", fallback=_FALLBACK))
         finally:
             conn.unregister("_cx_chunk")
     # One trailing CR per line is the CRLF line ending; a NUL byte is refused as by the fast path.
     conn.execute(
-        f"""
-        CREATE TEMP TABLE {READ_TABLE} AS
-        SELECT n, data, CASE WHEN octet_length(data) = 0 THEN '' ELSE try(decode(data)) END AS text
-        FROM {_FALLBACK_TABLE}
-        """  # noqa: S608
+        compose(
+            """
+            CREATE TEMP TABLE {read} AS
+            SELECT n, data, CASE WHEN octet_length(data) = 0 THEN '' ELSE try(decode(data)) END AS text
+            FROM {fallback}
+            """,
+            read=_READ,
+            fallback=_FALLBACK,
+        )
     )
-    conn.execute(f"DROP TABLE temp.{_FALLBACK_TABLE}")
+    conn.execute(compose("DROP TABLE {fallback}", fallback=qualified_name("temp", _FALLBACK_TABLE)))
     bad_rows = conn.execute(
-        f"SELECT n, data FROM {READ_TABLE} WHERE text IS NULL OR strpos(text, chr(0)) > 0 ORDER BY n"  # noqa: S608
+        compose(
+            "SELECT n, data FROM {read} WHERE text IS NULL OR strpos(text, chr(0)) > 0 ORDER BY n", read=_READ
+        )
     ).fetchall()
     bad = [_bad_line(int(n), bytes(data).removesuffix(b"\r"), "") for n, data in bad_rows]
     _store_bad_lines(conn, bad)
     conn.execute(
-        f"""
-        CREATE TEMP VIEW {LINES_VIEW} AS
-        SELECT n, CASE WHEN text = '' OR text = chr(13) THEN NULL
-                       WHEN suffix(text, chr(13)) THEN text[:-2] ELSE text END AS line
-        FROM {READ_TABLE} WHERE text IS NOT NULL AND strpos(text, chr(0)) = 0
-        """  # noqa: S608
+        compose(
+            """
+            CREATE TEMP VIEW {lines} AS
+            SELECT n, CASE WHEN text = '' OR text = chr(13) THEN NULL
+                           WHEN suffix(text, chr(13)) THEN text[:-2] ELSE text END AS line
+            FROM {read} WHERE text IS NOT NULL AND strpos(text, chr(0)) = 0
+            """,
+            lines=_LINES,
+            read=_READ,
+        )
     )
-    accepted = scalar(conn, f"SELECT count(*) FROM {LINES_VIEW}")  # noqa: S608
+    accepted = scalar(conn, compose("SELECT count(*) FROM {lines}", lines=_LINES))
     return PhysicalLines(accepted=int(accepted), bad_lines=tuple(bad), reader="fallback")
 
 

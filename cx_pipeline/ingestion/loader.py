@@ -60,8 +60,9 @@ from cx_pipeline.ingestion.parse import (
     repeated_keys_sql,
 )
 from cx_pipeline.ingestion.schema import QUARANTINE_TABLE, ensure_raw_schema
-from cx_pipeline.ingestion.sql import configure_connection, ident, qualified, raw_table, scalar
+from cx_pipeline.ingestion.sql import configure_connection, qualified, raw_table, scalar
 from cx_pipeline.settings import landing_settle_seconds
+from cx_pipeline.sql import Sql, compose, join, plain_identifier, qualified_name, quote_identifier
 
 FIX_HINT = (
     "Fix the file and land it again at the same path (a file whose content changed is reloaded and "
@@ -170,8 +171,8 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _key_columns(contract: SourceContract) -> list[str]:
-    return [ident(contract.field(name).column) for name in contract.record_key]
+def _key_columns(contract: SourceContract) -> list[Sql]:
+    return [plain_identifier(contract.field(name).column) for name in contract.record_key]
 
 
 def _remove_previous_version(conn: duckdb.DuckDBPyConnection, contract: SourceContract, path: str) -> None:
@@ -180,28 +181,39 @@ def _remove_previous_version(conn: duckdb.DuckDBPyConnection, contract: SourceCo
     keys = _key_columns(contract)
     conn.execute("DROP TABLE IF EXISTS temp._cx_freed")
     conn.execute(
-        f"CREATE TEMP TABLE _cx_freed AS SELECT DISTINCT {', '.join(keys)} FROM {table} "  # noqa: S608
-        "WHERE _source_file = ? AND NOT _is_duplicate",
+        compose(
+            "CREATE TEMP TABLE _cx_freed AS SELECT DISTINCT {keys} FROM {table} "
+            "WHERE _source_file = ? AND NOT _is_duplicate",
+            keys=join(keys),
+            table=table,
+        ),
         [path],
     )
-    conn.execute(f"DELETE FROM {table} WHERE _source_file = ?", [path])  # noqa: S608
+    conn.execute(compose("DELETE FROM {table} WHERE _source_file = ?", table=table), [path])
     conn.execute(
-        f"DELETE FROM {qualified(QUARANTINE_TABLE)} WHERE source = ? AND source_file = ?",  # noqa: S608
+        compose(
+            "DELETE FROM {quarantine} WHERE source = ? AND source_file = ?",
+            quarantine=qualified(QUARANTINE_TABLE),
+        ),
         [contract.name, path],
     )
-    match = " AND ".join(f"t.{k} = f.{k}" for k in keys)
     conn.execute(
-        f"""
-        UPDATE {table} SET _is_duplicate = false WHERE rowid IN (
-            SELECT rid FROM (
-                SELECT t.rowid AS rid, t._is_duplicate AS dup, row_number() OVER (
-                    PARTITION BY {", ".join(f"t.{k}" for k in keys)}
-                    ORDER BY t._loaded_at, t._source_file, t._source_line
-                ) AS rn
-                FROM {table} AS t SEMI JOIN _cx_freed AS f ON {match}
-            ) WHERE rn = 1 AND dup
+        compose(
+            """
+            UPDATE {table} SET _is_duplicate = false WHERE rowid IN (
+                SELECT rid FROM (
+                    SELECT t.rowid AS rid, t._is_duplicate AS dup, row_number() OVER (
+                        PARTITION BY {partition}
+                        ORDER BY t._loaded_at, t._source_file, t._source_line
+                    ) AS rn
+                    FROM {table} AS t SEMI JOIN _cx_freed AS f ON {match}
+                ) WHERE rn = 1 AND dup
+            )
+            """,
+            table=table,
+            partition=join(compose("t.{k}", k=k) for k in keys),
+            match=join((compose("t.{k} = f.{k}", k=k) for k in keys), " AND "),
         )
-        """  # noqa: S608
     )
     conn.execute("DROP TABLE temp._cx_freed")
 
@@ -241,15 +253,19 @@ class _FileLoad:
     def action(self) -> str:
         return "replaced" if self.previous is not None else "new"
 
-    def _quarantine_rows(self, select_sql: str, params: list) -> int:
+    def _quarantine_rows(self, select_sql: Sql, params: list) -> int:
         """Insert ``(n, raw_record, reason, error_type, error_field)`` rows; returns the count."""
         inserted = self.conn.execute(
-            f"""
-            INSERT INTO {qualified(QUARANTINE_TABLE)}
-            SELECT CAST(? AS VARCHAR), CAST(? AS VARCHAR), q.n, q.raw_record, q.reason, q.error_type,
-                   q.error_field, CAST(? AS VARCHAR), CAST(? AS TIMESTAMPTZ)
-            FROM ({select_sql}) AS q ORDER BY q.n NULLS FIRST
-            """,  # noqa: S608
+            compose(
+                """
+                INSERT INTO {quarantine}
+                SELECT CAST(? AS VARCHAR), CAST(? AS VARCHAR), q.n, q.raw_record, q.reason, q.error_type,
+                       q.error_field, CAST(? AS VARCHAR), CAST(? AS TIMESTAMPTZ)
+                FROM ({rows}) AS q ORDER BY q.n NULLS FIRST
+                """,
+                quarantine=qualified(QUARANTINE_TABLE),
+                rows=select_sql,
+            ),
             [self.contract.name, self.file.relative_path, self.sha256, self.loaded_at, *params],
         ).fetchall()
         return int(inserted[0][0])
@@ -325,8 +341,10 @@ class _FileLoad:
         full_reason = f"{reason}; the file was copied to {copy}"
         self.begin()
         quarantined = self._quarantine_rows(
-            "SELECT CAST(NULL AS BIGINT) AS n, CAST(NULL AS VARCHAR) AS raw_record, ? AS reason, "
-            "'unreadable_file' AS error_type, CAST(NULL AS VARCHAR) AS error_field",
+            Sql(
+                "SELECT CAST(NULL AS BIGINT) AS n, CAST(NULL AS VARCHAR) AS raw_record, ? AS reason, "
+                "'unreadable_file' AS error_type, CAST(NULL AS VARCHAR) AS error_field"
+            ),
             [full_reason],
         )
         return self.commit(
@@ -354,20 +372,28 @@ class _FileLoad:
         """The file is unusable as a whole: every data line goes to quarantine."""
         self.begin()
         quarantined = self._quarantine_rows(
-            f"""
-            SELECT n, coalesce(line, '') AS raw_record, ? AS reason, 'file_rejected' AS error_type,
-                   CAST(NULL AS VARCHAR) AS error_field
-            FROM {LINES_VIEW} WHERE n >= ?
-            UNION ALL
-            SELECT n, raw_record, ? || ' (line: ' || reason || ')', 'file_rejected', NULL
-            FROM {BAD_LINES_TABLE} WHERE n >= ?
-            """,  # noqa: S608
+            compose(
+                """
+                SELECT n, coalesce(line, '') AS raw_record, ? AS reason, 'file_rejected' AS error_type,
+                       CAST(NULL AS VARCHAR) AS error_field
+                FROM {lines} WHERE n >= ?
+                UNION ALL
+                SELECT n, raw_record, ? || ' (line: ' || reason || ')', 'file_rejected', NULL
+                FROM {bad_lines} WHERE n >= ?
+                """,
+                lines=quote_identifier(LINES_VIEW),
+                bad_lines=quote_identifier(BAD_LINES_TABLE),
+            ),
             [reason, first_data_line, reason, first_data_line],
         )
         read = scalar(
             self.conn,
-            f"SELECT (SELECT count(*) FROM {LINES_VIEW} WHERE n >= ?) "  # noqa: S608
-            f"+ (SELECT count(*) FROM {BAD_LINES_TABLE} WHERE n >= ?)",
+            compose(
+                "SELECT (SELECT count(*) FROM {lines} WHERE n >= ?) "
+                "+ (SELECT count(*) FROM {bad_lines} WHERE n >= ?)",
+                lines=quote_identifier(LINES_VIEW),
+                bad_lines=quote_identifier(BAD_LINES_TABLE),
+            ),
             [first_data_line, first_data_line],
         )
         return self.commit(
@@ -380,54 +406,95 @@ class _FileLoad:
         )
 
     def records(
-        self, values_sql: str, params: list, first_data_line: int, note: str | None
+        self, values_sql: Sql, params: list, first_data_line: int, note: str | None
     ) -> FileLoadResult:
         """Validate, then insert valid rows into raw and the rest into quarantine."""
         contract = self.contract
         table = raw_table(contract.name)
         self.begin()
+        parsed, repeated = quote_identifier(PARSED_TABLE), quote_identifier(REPEATED_KEYS_TABLE)
+        temp_parsed, temp_repeated = (
+            qualified_name("temp", PARSED_TABLE),
+            qualified_name("temp", REPEATED_KEYS_TABLE),
+        )
+        bad_lines_table = quote_identifier(BAD_LINES_TABLE)
         self.conn.execute(
-            f"DROP TABLE IF EXISTS temp.{PARSED_TABLE}; DROP TABLE IF EXISTS temp.{REPEATED_KEYS_TABLE};"
+            compose(
+                "DROP TABLE IF EXISTS {temp_parsed}; DROP TABLE IF EXISTS {temp_repeated};",
+                temp_parsed=temp_parsed,
+                temp_repeated=temp_repeated,
+            )
         )
         self.conn.execute(
-            f"CREATE TEMP TABLE {PARSED_TABLE} AS {parsed_select_sql(contract, values_sql)}", params
+            compose(
+                "CREATE TEMP TABLE {parsed} AS {select}",
+                parsed=parsed,
+                select=parsed_select_sql(contract, values_sql),
+            ),
+            params,
         )
         self.conn.execute(
-            f"CREATE TEMP TABLE {REPEATED_KEYS_TABLE} AS {repeated_keys_sql(contract, PARSED_TABLE)}"
+            compose(
+                "CREATE TEMP TABLE {repeated} AS {select}",
+                repeated=repeated,
+                select=repeated_keys_sql(contract, PARSED_TABLE),
+            )
         )
         raw_columns = [c for c in raw_table_columns(contract.name) if not c.startswith("_")]
-        select = ", ".join(f"p.{ident(c)}" for c in raw_columns)
+        select = join(compose("p.{column}", column=plain_identifier(c)) for c in raw_columns)
         joins, is_duplicate = duplicate_join_sql(contract, REPEATED_KEYS_TABLE)
         loaded = self.conn.execute(
-            f"""
-            INSERT INTO {table} BY NAME
-            SELECT {select}, p._extra, {is_duplicate} AS _is_duplicate,
-                   CAST(? AS VARCHAR) AS _source_file, p._q_n AS _source_line,
-                   CAST(? AS TIMESTAMPTZ) AS _loaded_at
-            FROM {PARSED_TABLE} AS p {joins}
-            WHERE p._q_reason IS NULL
-            """,  # noqa: S608
+            compose(
+                """
+                INSERT INTO {table} BY NAME
+                SELECT {select}, p._extra, {is_duplicate} AS _is_duplicate,
+                       CAST(? AS VARCHAR) AS _source_file, p._q_n AS _source_line,
+                       CAST(? AS TIMESTAMPTZ) AS _loaded_at
+                FROM {parsed} AS p {joins}
+                WHERE p._q_reason IS NULL
+                """,
+                table=table,
+                select=select,
+                is_duplicate=is_duplicate,
+                parsed=parsed,
+                joins=joins,
+            ),
             [self.file.relative_path, self.loaded_at],
         ).fetchall()[0][0]
         quarantined = self._quarantine_rows(
-            f"""
-            SELECT _q_n AS n, _q_raw_record AS raw_record, _q_reason AS reason,
-                   _q_error_type AS error_type, _q_error_field AS error_field
-            FROM {PARSED_TABLE} WHERE _q_reason IS NOT NULL
-            UNION ALL
-            SELECT n, raw_record, reason, error_type, NULL FROM {BAD_LINES_TABLE} WHERE n >= ?
-            """,  # noqa: S608
+            compose(
+                """
+                SELECT _q_n AS n, _q_raw_record AS raw_record, _q_reason AS reason,
+                       _q_error_type AS error_type, _q_error_field AS error_field
+                FROM {parsed} WHERE _q_reason IS NOT NULL
+                UNION ALL
+                SELECT n, raw_record, reason, error_type, NULL FROM {bad_lines} WHERE n >= ?
+                """,
+                parsed=parsed,
+                bad_lines=bad_lines_table,
+            ),
             [first_data_line],
         )
         records, bad_lines, duplicates = self.conn.execute(
-            f"""
-            SELECT (SELECT count(*) FROM {PARSED_TABLE}),
-                   (SELECT count(*) FROM {BAD_LINES_TABLE} WHERE n >= ?),
-                   (SELECT count(*) FROM {table} WHERE _source_file = ? AND _is_duplicate)
-            """,  # noqa: S608
+            compose(
+                """
+                SELECT (SELECT count(*) FROM {parsed}),
+                       (SELECT count(*) FROM {bad_lines} WHERE n >= ?),
+                       (SELECT count(*) FROM {table} WHERE _source_file = ? AND _is_duplicate)
+                """,
+                parsed=parsed,
+                bad_lines=bad_lines_table,
+                table=table,
+            ),
             [first_data_line, self.file.relative_path],
         ).fetchall()[0]
-        self.conn.execute(f"DROP TABLE temp.{PARSED_TABLE}; DROP TABLE temp.{REPEATED_KEYS_TABLE};")
+        self.conn.execute(
+            compose(
+                "DROP TABLE {temp_parsed}; DROP TABLE {temp_repeated};",
+                temp_parsed=temp_parsed,
+                temp_repeated=temp_repeated,
+            )
+        )
         return self.commit(
             status="loaded",
             rows_read=int(records) + int(bad_lines),
@@ -490,20 +557,22 @@ def _load_file(
         if lines.total == 0:
             return load.empty()
         if contract.format == "jsonl":
-            values_sql, params = jsonl_values_sql(contract, LINES_VIEW)
+            values_sql, params = jsonl_values_sql(contract, quote_identifier(LINES_VIEW))
             return load.records(values_sql, params, first_data_line=1, note=None)
         bad_header = next((b for b in lines.bad_lines if b.line == 1), None)
         try:
             if bad_header is not None:
                 raise FileRejectedError(f"the header line is unreadable: {bad_header.reason}")
-            header = scalar(conn, f"SELECT line FROM {LINES_VIEW} WHERE n = 1")  # noqa: S608
+            header = scalar(
+                conn, compose("SELECT line FROM {lines} WHERE n = 1", lines=quote_identifier(LINES_VIEW))
+            )
             layout = parse_header(header, contract)
         except FileRejectedError as rejected:
             return load.rejected_lines(rejected.reason, first_data_line=2)
         records_view, _ = merge_multiline_records(conn, layout)
         missing = [f for f in contract.field_names if f not in layout.positions]
         note = f"optional column(s) absent from the header: {', '.join(missing)}" if missing else None
-        values_sql, params = csv_values_sql(contract, layout, records_view)
+        values_sql, params = csv_values_sql(contract, layout, quote_identifier(records_view))
         return load.records(values_sql, params, first_data_line=2, note=note)
     except BaseException:
         if load.in_transaction:

@@ -8,7 +8,8 @@ from datetime import datetime
 import duckdb
 
 from cx_pipeline.ingestion.schema import MANIFEST_COLUMNS, MANIFEST_TABLE
-from cx_pipeline.ingestion.sql import RAW_SCHEMA, check_source, ident, qualified
+from cx_pipeline.ingestion.sql import RAW_SCHEMA, check_source, qualified
+from cx_pipeline.sql import compose, join, placeholders, plain_identifier
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,15 @@ def current_entries(conn: duckdb.DuckDBPyConnection, source: str) -> dict[str, M
     """The current (not superseded) manifest row of every file of ``source``, by relative path."""
     check_source(source)
     rows = conn.execute(
-        f"""
-        SELECT source, file_path, size_bytes, modified_at, content_sha256, rows_read, rows_loaded,
-               rows_quarantined, rows_duplicate, status, status_reason, loaded_at
-        FROM {qualified(MANIFEST_TABLE)}
-        WHERE source = ? AND superseded_at IS NULL
-        """,  # noqa: S608
+        compose(
+            """
+            SELECT source, file_path, size_bytes, modified_at, content_sha256, rows_read, rows_loaded,
+                   rows_quarantined, rows_duplicate, status, status_reason, loaded_at
+            FROM {manifest}
+            WHERE source = ? AND superseded_at IS NULL
+            """,
+            manifest=qualified(MANIFEST_TABLE),
+        ),
         [source],
     ).fetchall()
     return {row[1]: ManifestEntry(*row) for row in rows}
@@ -51,7 +55,10 @@ def current_file_count(conn: duckdb.DuckDBPyConnection) -> int:
     if not exists:
         return 0
     return conn.execute(
-        f"SELECT count(*) FROM {qualified(MANIFEST_TABLE)} WHERE superseded_at IS NULL"  # noqa: S608
+        compose(
+            "SELECT count(*) FROM {manifest} WHERE superseded_at IS NULL",
+            manifest=qualified(MANIFEST_TABLE),
+        )
     ).fetchone()[0]
 
 
@@ -62,16 +69,23 @@ def insert_entry(conn: duckdb.DuckDBPyConnection, values: dict[str, object]) -> 
         raise KeyError(f"not manifest columns: {sorted(unknown)}")
     names = list(values)
     conn.execute(
-        f"INSERT INTO {qualified(MANIFEST_TABLE)} ({', '.join(ident(n) for n in names)}) "  # noqa: S608
-        f"VALUES ({', '.join('?' for _ in names)})",
+        compose(
+            "INSERT INTO {manifest} ({columns}) VALUES ({values})",
+            manifest=qualified(MANIFEST_TABLE),
+            columns=join(plain_identifier(n) for n in names),
+            values=placeholders(len(names)),
+        ),
         [values[n] for n in names],
     )
 
 
 def supersede(conn: duckdb.DuckDBPyConnection, source: str, file_path: str, at: datetime) -> None:
     conn.execute(
-        f"UPDATE {qualified(MANIFEST_TABLE)} SET superseded_at = ? "  # noqa: S608
-        "WHERE source = ? AND file_path = ? AND superseded_at IS NULL",
+        compose(
+            "UPDATE {manifest} SET superseded_at = ? "
+            "WHERE source = ? AND file_path = ? AND superseded_at IS NULL",
+            manifest=qualified(MANIFEST_TABLE),
+        ),
         [at, source, file_path],
     )
 
@@ -80,10 +94,13 @@ def quarantine_share(conn: duckdb.DuckDBPyConnection, source: str) -> tuple[int,
     """(rows quarantined, rows read) over the current version of every file of ``source``."""
     check_source(source)
     rows = conn.execute(
-        f"""
-        SELECT coalesce(sum(rows_quarantined), 0), coalesce(sum(rows_read), 0)
-        FROM {qualified(MANIFEST_TABLE)} WHERE source = ? AND superseded_at IS NULL
-        """,  # noqa: S608
+        compose(
+            """
+            SELECT coalesce(sum(rows_quarantined), 0), coalesce(sum(rows_read), 0)
+            FROM {manifest} WHERE source = ? AND superseded_at IS NULL
+            """,
+            manifest=qualified(MANIFEST_TABLE),
+        ),
         [source],
     ).fetchall()
     return int(rows[0][0]), int(rows[0][1])

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from cx_pipeline.contracts import WEB_EVENT_CONTEXT_COLUMNS, SourceContract
 from cx_pipeline.ingestion.rules import contract_violations, json_kind_sql, typed_sql, violation_columns
-from cx_pipeline.ingestion.sql import ident, literal, raw_table
+from cx_pipeline.ingestion.sql import raw_table
+from cx_pipeline.sql import Sql, compose, join, plain_identifier, quote_identifier, quote_literal
 
 _CSV_FIELD = r'"(?:[^"]|"")*"|[^,"]*'
 CSV_RECORD_RE = rf"(?:{_CSV_FIELD})(?:,(?:{_CSV_FIELD}))*"
@@ -41,29 +42,43 @@ class CsvLayout:
         return len(self.header)
 
 
-def csv_values_sql(contract: SourceContract, layout: CsvLayout, records_sql: str) -> tuple[str, list]:
+_UNQUOTE = Sql("nullif(CASE WHEN starts_with(x, '\"') THEN replace(x[2:-2], '\"\"', '\"') ELSE x END, '')")
+# A well-formed quoted line is split by quote parity: between the 1st and 2nd, 3rd and 4th... quote a comma
+# is data, elsewhere a separator (an escaped "" toggles twice), so commas outside quotes are swapped for
+# chr(31) and the line split on it: ~7x cheaper than a regex extracting each field.
+_SPLIT_BY_PARITY = Sql(
+    "string_split(array_to_string(list_transform(string_split(line, '\"'), "
+    "lambda x, i: CASE WHEN i % 2 = 1 THEN replace(x, ',', chr(31)) ELSE x END), '\"'), chr(31))"
+)
+
+
+def _value_column(index: int) -> Sql:
+    return quote_identifier(f"_v{index}")
+
+
+def csv_values_sql(contract: SourceContract, layout: CsvLayout, records_sql: Sql) -> tuple[Sql, list]:
     """Per record: ``_q_n, _q_line, _q_line_error_type, _q_line_error, _v0.._vK, _q_extra``."""
-    unquote = "nullif(CASE WHEN starts_with(x, '\"') THEN replace(x[2:-2], '\"\"', '\"') ELSE x END, '')"
     # Lines without quotes (nearly all) are split as they are; empty fields become NULL when picked.
-    # A well-formed quoted line is split by quote parity: between the 1st and 2nd, 3rd and 4th... quote
-    # a comma is data, elsewhere a separator (an escaped "" toggles twice), so commas outside quotes are
-    # swapped for chr(31) and the line split on it: ~7x cheaper than a regex extracting each field.
-    by_parity = (
-        "string_split(array_to_string(list_transform(string_split(line, '\"'), "
-        "lambda x, i: CASE WHEN i % 2 = 1 THEN replace(x, ',', chr(31)) ELSE x END), '\"'), chr(31))"
-    )
-    split = f"""
+    split = compose(
+        """
         SELECT n AS _q_n, line AS _q_line,
           CASE
             WHEN strpos(line, '"') = 0 THEN string_split(line, ',')
-            WHEN NOT regexp_full_match(line, {literal(CSV_RECORD_RE)}) THEN NULL
+            WHEN NOT regexp_full_match(line, {record_re}) THEN NULL
             WHEN strpos(line, chr(31)) = 0 THEN list_transform({by_parity}, lambda x: {unquote})
-            ELSE list_transform(regexp_extract_all(',' || line, {literal(CSV_FIELD_RE)}, 1), lambda x: {unquote})
+            ELSE list_transform(regexp_extract_all(',' || line, {field_re}, 1), lambda x: {unquote})
           END AS _q_vals
-        FROM ({records_sql})
-    """  # noqa: E501, S608
+        FROM ({records})
+        """,
+        record_re=quote_literal(CSV_RECORD_RE),
+        by_parity=_SPLIT_BY_PARITY,
+        unquote=_UNQUOTE,
+        field_re=quote_literal(CSV_FIELD_RE),
+        records=records_sql,
+    )
     ncols = layout.column_count
-    checked = f"""
+    checked = compose(
+        """
         SELECT *,
           CASE
             WHEN _q_line IS NULL THEN 'blank_line'
@@ -77,29 +92,45 @@ def csv_values_sql(contract: SourceContract, layout: CsvLayout, records_sql: str
               THEN 'unterminated or misplaced double quote (quote whole fields, double quotes inside)'
             WHEN len(_q_vals) <> {ncols} THEN
               CASE WHEN trim(_q_line) = '' THEN 'line is empty'
-              ELSE 'expected {ncols} columns as in the header, found ' || len(_q_vals) END
+              ELSE {expected} || len(_q_vals) END
           END AS _q_line_error
         FROM ({split})
-    """  # noqa: S608
+        """,
+        ncols=ncols,
+        expected=quote_literal(f"expected {ncols} columns as in the header, found "),
+        split=split,
+    )
     values = []
     for index, contract_field in enumerate(contract.fields):
         position = layout.positions.get(contract_field.name)
-        value = f"nullif(_q_vals[{position}], '')" if position else "CAST(NULL AS VARCHAR)"
-        values.append(f"{value} AS _v{index}")
+        value = (
+            compose("nullif(_q_vals[{position}], '')", position=position)
+            if position
+            else Sql("CAST(NULL AS VARCHAR)")
+        )
+        values.append(compose("{value} AS {column}", value=value, column=_value_column(index)))
     params: list = []
     if layout.extra:
-        extra_values = ", ".join(f"nullif(_q_vals[{position}], '')" for _, position in layout.extra)
-        extra = (
+        extra_values = join(
+            compose("nullif(_q_vals[{position}], '')", position=position) for _, position in layout.extra
+        )
+        extra = compose(
             "CASE WHEN _q_line_error_type IS NULL "
-            f"THEN CAST(to_json(map(CAST(? AS VARCHAR[]), [{extra_values}])) AS VARCHAR) END"
+            "THEN CAST(to_json(map(CAST(? AS VARCHAR[]), [{values}])) AS VARCHAR) END",
+            values=extra_values,
         )
         params.append([name for name, _ in layout.extra])
     else:
-        extra = "CAST(NULL AS VARCHAR)"
-    sql = f"""
-        SELECT _q_n, _q_line, _q_line_error_type, _q_line_error, {", ".join(values)}, {extra} AS _q_extra
+        extra = Sql("CAST(NULL AS VARCHAR)")
+    sql = compose(
+        """
+        SELECT _q_n, _q_line, _q_line_error_type, _q_line_error, {values}, {extra} AS _q_extra
         FROM ({checked})
-    """  # noqa: S608
+        """,
+        values=join(values),
+        extra=extra,
+        checked=checked,
+    )
     return sql, params
 
 
@@ -107,7 +138,7 @@ def _json_path(name: str) -> str:
     return '$."' + name + '"'
 
 
-def jsonl_values_sql(contract: SourceContract, records_sql: str) -> tuple[str, list]:
+def jsonl_values_sql(contract: SourceContract, records_sql: Sql) -> tuple[Sql, list]:
     """Per record: ``_q_n, _q_line, _q_line_error_type, _q_line_error, _v0.._vK, _q_extra``.
 
     Each line is parsed four times (validity, type, ``json_transform`` of all contract fields, its key
@@ -115,13 +146,17 @@ def jsonl_values_sql(contract: SourceContract, records_sql: str) -> tuple[str, l
     parse. ``try(...)`` would save the validity parse but costs ~20 us per invalid line, so a file of
     garbage would crawl.
     """
-    kinds = f"""
+    kinds = compose(
+        """
         SELECT n AS _q_n, line AS _q_line,
           CASE WHEN starts_with(line, '{{') THEN CASE WHEN json_valid(line) THEN 'OBJECT' END
                WHEN json_valid(line) THEN json_type(line) END AS _q_kind
-        FROM ({records_sql})
-    """  # noqa: S608
-    checked = f"""
+        FROM ({records})
+        """,
+        records=records_sql,
+    )
+    checked = compose(
+        """
         SELECT *,
           CASE
             WHEN _q_line IS NULL THEN 'blank_line'
@@ -129,38 +164,54 @@ def jsonl_values_sql(contract: SourceContract, records_sql: str) -> tuple[str, l
             WHEN _q_kind <> 'OBJECT' THEN 'not_an_object'
           END AS _q_line_error_type
         FROM ({kinds})
-    """  # noqa: S608
+        """,
+        kinds=kinds,
+    )
     # One parse extracts every contract field: text fields as VARCHAR (numbers and nested values as their
     # JSON text), JSON fields as minified JSON; JSON null and absent keys both become NULL.
     structure = json.dumps({f.name: "JSON" if f.type == "json" else "VARCHAR" for f in contract.fields})
     # json_merge_patch with null values deletes the contract keys; what is left are the extra fields.
     # It is only run on the (few) lines with a key outside the contract: listing keys is 2x cheaper.
     patch = json.dumps(dict.fromkeys(contract.field_names))
-    known = ", ".join(literal(name) for name in contract.field_names)
-    extracted = f"""
+    known = join(quote_literal(name) for name in contract.field_names)
+    extracted = compose(
+        """
         SELECT *,
           CASE _q_line_error_type
             WHEN 'blank_line' THEN 'line is empty'
             WHEN 'invalid_json' THEN 'line is not valid JSON'
             WHEN 'not_an_object'
-              THEN 'line is a JSON ' || {json_kind_sql("_q_line")} || ', expected an object'
+              THEN 'line is a JSON ' || {kind} || ', expected an object'
           END AS _q_line_error,
-          CASE WHEN _q_kind = 'OBJECT' THEN json_transform(_q_line, {literal(structure)}) END AS _q_s,
+          CASE WHEN _q_kind = 'OBJECT' THEN json_transform(_q_line, {structure}) END AS _q_s,
           CASE WHEN _q_kind = 'OBJECT' THEN
             CASE WHEN len(list_filter(json_keys(_q_line), lambda k: k NOT IN ({known}))) > 0
-              THEN CAST(json_merge_patch(_q_line, {literal(patch)}) AS VARCHAR) END
+              THEN CAST(json_merge_patch(_q_line, {patch}) AS VARCHAR) END
           END AS _q_extra
         FROM ({checked})
-    """  # noqa: S608
-    values = [f"_q_s.{ident(f.name)} AS _v{index}" for index, f in enumerate(contract.fields)]
-    sql = f"""
-        SELECT _q_n, _q_line, _q_line_error_type, _q_line_error, {", ".join(values)}, _q_extra
+        """,
+        kind=json_kind_sql(Sql("_q_line")),
+        structure=quote_literal(structure),
+        known=known,
+        patch=quote_literal(patch),
+        checked=checked,
+    )
+    values = [
+        compose("_q_s.{field} AS {column}", field=plain_identifier(f.name), column=_value_column(index))
+        for index, f in enumerate(contract.fields)
+    ]
+    sql = compose(
+        """
+        SELECT _q_n, _q_line, _q_line_error_type, _q_line_error, {values}, _q_extra
         FROM ({extracted})
-    """  # noqa: S608
+        """,
+        values=join(values),
+        extracted=extracted,
+    )
     return sql, []
 
 
-def parsed_select_sql(contract: SourceContract, values_sql: str) -> str:
+def parsed_select_sql(contract: SourceContract, values_sql: Sql) -> Sql:
     """Validate and type the output of ``csv_values_sql``/``jsonl_values_sql``.
 
     Columns: ``_q_n, _q_raw_record, _q_reason, _q_error_type, _q_error_field``, every raw contract
@@ -168,17 +219,27 @@ def parsed_select_sql(contract: SourceContract, values_sql: str) -> str:
     valid rows.
     """
     fields = contract.fields
-    value_sqls = {f.name: f"_v{i}" for i, f in enumerate(fields)}
-    typed_sqls = {f.name: f"_t{i}" for i, f in enumerate(fields)}
+    value_sqls = {f.name: _value_column(i) for i, f in enumerate(fields)}
+    typed_sqls = {f.name: quote_identifier(f"_t{i}") for i, f in enumerate(fields)}
     violations = contract_violations(contract, value_sqls, typed_sqls)
     reason, error_type, error_field = violation_columns(violations)
 
-    typed = ", ".join(f"{typed_sql(f, f'_v{i}')} AS _t{i}" for i, f in enumerate(fields))
-    flags = ", ".join(f"({v.condition}) AS _c{i}" for i, v in enumerate(violations)) or "NULL AS _c_none"
+    typed = join(
+        compose("{typed} AS {column}", typed=typed_sql(f, value_sqls[f.name]), column=typed_sqls[f.name])
+        for f in fields
+    )
+    flags = join(
+        compose("({condition}) AS {flag}", condition=v.condition, flag=quote_identifier(f"_c{i}"))
+        for i, v in enumerate(violations)
+    ) or Sql("NULL AS _c_none")
     # Messages are only built for the rows that break a rule: CASE evaluates a branch for the rows that
     # reach it, and nearly all rows are fine.
-    broken = " OR ".join(f"coalesce(_c{i}, false)" for i in range(len(violations))) or "false"
-    judged = f"""
+    broken = join(
+        (compose("coalesce({flag}, false)", flag=quote_identifier(f"_c{i}")) for i in range(len(violations))),
+        " OR ",
+    ) or Sql("false")
+    judged = compose(
+        """
         SELECT *,
           CASE WHEN _q_line_error_type IS NOT NULL THEN _q_line_error
                WHEN _q_broken THEN {reason} END AS _q_reason,
@@ -186,38 +247,61 @@ def parsed_select_sql(contract: SourceContract, values_sql: str) -> str:
                WHEN _q_broken THEN {error_type} END AS _q_error_type,
           CASE WHEN _q_line_error_type IS NULL AND _q_broken THEN {error_field} END AS _q_error_field
         FROM (SELECT *, ({broken}) AS _q_broken
-              FROM (SELECT *, {flags} FROM (SELECT *, {typed} FROM ({values_sql}))))
-    """  # noqa: S608
+              FROM (SELECT *, {flags} FROM (SELECT *, {typed} FROM ({values}))))
+        """,
+        reason=reason,
+        error_type=error_type,
+        error_field=error_field,
+        broken=broken,
+        flags=flags,
+        typed=typed,
+        values=values_sql,
+    )
 
-    columns = [f"_t{i} AS {ident(f.column)}" for i, f in enumerate(fields)]
-    context_list = "NULL"
+    columns = [
+        compose("{typed} AS {column}", typed=typed_sqls[f.name], column=plain_identifier(f.column))
+        for f in fields
+    ]
+    context_list = Sql("NULL")
     if contract.name == "web_events":
         # One parse of the context object for all pulled-out columns.
-        paths = "[" + ", ".join(literal(path) for path in WEB_EVENT_CONTEXT_COLUMNS.values()) + "]"
-        context_list = f"json_extract_string({typed_sqls['context']}, {paths})"
+        paths = join(quote_literal(path) for path in WEB_EVENT_CONTEXT_COLUMNS.values())
+        context_list = compose(
+            "json_extract_string({context}, [{paths}])", context=typed_sqls["context"], paths=paths
+        )
         columns += [
-            f"_q_context[{i}] AS {ident(column)}" for i, column in enumerate(WEB_EVENT_CONTEXT_COLUMNS, 1)
+            compose("_q_context[{index}] AS {column}", index=i, column=plain_identifier(column))
+            for i, column in enumerate(WEB_EVENT_CONTEXT_COLUMNS, 1)
         ]
-    return f"""
+    return compose(
+        """
         SELECT _q_n,
           CASE WHEN _q_reason IS NOT NULL THEN coalesce(_q_line, '') END AS _q_raw_record,
           _q_reason, _q_error_type, _q_error_field,
-          {", ".join(columns)},
+          {columns},
           CAST(_q_extra AS JSON) AS _extra
         FROM (SELECT *, {context_list} AS _q_context FROM ({judged}))
-    """  # noqa: S608
+        """,
+        columns=join(columns),
+        context_list=context_list,
+        judged=judged,
+    )
 
 
-def repeated_keys_sql(contract: SourceContract, parsed_table: str) -> str:
+def repeated_keys_sql(contract: SourceContract, parsed_table: str) -> Sql:
     """Keys delivered more than once among a file's valid rows, with the line of their first delivery."""
-    keys = ", ".join(ident(contract.field(name).column) for name in contract.record_key)
-    return f"""
-        SELECT {keys}, min(_q_n) AS _q_first_n FROM {parsed_table}
+    keys = join(plain_identifier(contract.field(name).column) for name in contract.record_key)
+    return compose(
+        """
+        SELECT {keys}, min(_q_n) AS _q_first_n FROM {parsed}
         WHERE _q_reason IS NULL GROUP BY {keys} HAVING count(*) > 1
-    """  # noqa: S608
+        """,
+        keys=keys,
+        parsed=quote_identifier(parsed_table),
+    )
 
 
-def duplicate_join_sql(contract: SourceContract, repeated_table: str) -> tuple[str, str]:
+def duplicate_join_sql(contract: SourceContract, repeated_table: str) -> tuple[Sql, Sql]:
     """(joins, flag) for valid parsed rows ``p``: ``_is_duplicate`` is true when an earlier line of the
     file or a non-duplicate row already in ``raw.<source>`` has the record key.
 
@@ -227,14 +311,15 @@ def duplicate_join_sql(contract: SourceContract, repeated_table: str) -> tuple[s
     count and the per-file accounting assertion rolls the file back. A statement does not see its own
     inserts, so this may run inside the ``INSERT INTO raw.<source>``.
     """
-    columns = [ident(contract.field(name).column) for name in contract.record_key]
-    keys = ", ".join(columns)
-    in_raw = " AND ".join(f"_q_e.{c} = p.{c}" for c in columns)
-    in_file = " AND ".join(f"_q_r.{c} = p.{c}" for c in columns)
-    joins = (
-        f"LEFT JOIN (SELECT {keys}, true AS _q_hit FROM {raw_table(contract.name)} "  # noqa: S608
-        f"WHERE NOT _is_duplicate) AS _q_e ON {in_raw} "
-        f"LEFT JOIN {repeated_table} AS _q_r ON {in_file}"
+    columns = [plain_identifier(contract.field(name).column) for name in contract.record_key]
+    joins = compose(
+        "LEFT JOIN (SELECT {keys}, true AS _q_hit FROM {raw} WHERE NOT _is_duplicate) AS _q_e ON {in_raw} "
+        "LEFT JOIN {repeated} AS _q_r ON {in_file}",
+        keys=join(columns),
+        raw=raw_table(contract.name),
+        in_raw=join((compose("_q_e.{c} = p.{c}", c=c) for c in columns), " AND "),
+        repeated=quote_identifier(repeated_table),
+        in_file=join((compose("_q_r.{c} = p.{c}", c=c) for c in columns), " AND "),
     )
-    flag = "(_q_e._q_hit IS NOT NULL OR coalesce(p._q_n > _q_r._q_first_n, false))"
+    flag = Sql("(_q_e._q_hit IS NOT NULL OR coalesce(p._q_n > _q_r._q_first_n, false))")
     return joins, flag

@@ -38,7 +38,8 @@ import pyarrow as pa
 from cx_pipeline.contracts import CONTRACTS, ContractField, SourceContract, personal_columns
 from cx_pipeline.ingestion.manifest import quarantine_share
 from cx_pipeline.ingestion.schema import ensure_raw_schema
-from cx_pipeline.ingestion.sql import configure_connection, ident, raw_table, scalar
+from cx_pipeline.ingestion.sql import configure_connection, raw_table, scalar
+from cx_pipeline.sql import Sql, compose, join, plain_identifier
 
 MAX_CHECK_ROWS = 2_000_000
 QUARANTINE_SHARE_THRESHOLD = 0.05
@@ -344,31 +345,45 @@ def fetch_check_frame(
     if unknown:
         raise KeyError(f"not contract columns of {source}: {unknown}")
     table = raw_table(source)
-    rows = int(scalar(conn, f"SELECT count(*) FROM {table} WHERE NOT _is_duplicate"))  # noqa: S608
+    rows = int(scalar(conn, compose("SELECT count(*) FROM {table} WHERE NOT _is_duplicate", table=table)))
     decimals = {f.column for f in contract.fields if f.type == "decimal"}
-    selected = (
-        ", ".join(f"CAST({ident(c)} AS DOUBLE) AS {ident(c)}" if c in decimals else ident(c) for c in columns)
-        or "1 AS _one"
-    )
+    selected = join(
+        compose("CAST({column} AS DOUBLE) AS {column}", column=plain_identifier(c))
+        if c in decimals
+        else plain_identifier(c)
+        for c in columns
+    ) or Sql("1 AS _one")
     sampled = rows > max_rows
     if not sampled:
-        frame = _fetch(conn, f"SELECT {selected} FROM {table} WHERE NOT _is_duplicate", [])  # noqa: S608
+        frame = _fetch(
+            conn,
+            compose("SELECT {selected} FROM {table} WHERE NOT _is_duplicate", selected=selected, table=table),
+            [],
+        )
         return CheckFrame(frame=frame, rows_in_table=rows, sampled=False)
-    keys = ", ".join(ident(contract.field(name).column) for name in contract.record_key)
-    hashed = (
-        f"SELECT {selected}, hash({keys}, {SAMPLE_SEED}) AS _q_h, _source_file AS _q_f, "  # noqa: S608
-        f"_source_line AS _q_l FROM {table} WHERE NOT _is_duplicate"
+    keys = join(plain_identifier(contract.field(name).column) for name in contract.record_key)
+    hashed = compose(
+        "SELECT {selected}, hash({keys}, {seed}) AS _q_h, _source_file AS _q_f, "
+        "_source_line AS _q_l FROM {table} WHERE NOT _is_duplicate",
+        selected=selected,
+        keys=keys,
+        seed=SAMPLE_SEED,
+        table=table,
     )
     limit = int(max_rows)
     bound = _sample_hash_bound(limit, rows)
     frame = None
-    for prefilter in ("WHERE _q_h <= CAST(? AS UBIGINT)", ""):
+    for prefilter in (Sql("WHERE _q_h <= CAST(? AS UBIGINT)"), Sql("")):
         params = [str(bound)] if prefilter else []
         candidate = _fetch(
             conn,
-            f"SELECT * EXCLUDE (_q_h, _q_f, _q_l) FROM ({hashed}) {prefilter} "  # noqa: S608
-            f"ORDER BY _q_h, _q_f, _q_l LIMIT {limit}",
-            params,
+            compose(
+                "SELECT * EXCLUDE (_q_h, _q_f, _q_l) FROM ({hashed}) {prefilter} "
+                "ORDER BY _q_h, _q_f, _q_l LIMIT ?",
+                hashed=hashed,
+                prefilter=prefilter,
+            ),
+            [*params, limit],
         )
         if len(candidate) == limit or not prefilter:
             frame = candidate
@@ -390,7 +405,7 @@ def _return_memory_to_os() -> None:
     pa.default_memory_pool().release_unused()
 
 
-def _fetch(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> pd.DataFrame:
+def _fetch(conn: duckdb.DuckDBPyConnection, sql: Sql, params: list) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas 3 deprecation warnings raised inside the converters
         return _to_pandas(conn.sql(sql, params=params or None).to_arrow_table())

@@ -10,7 +10,8 @@ import duckdb
 
 from cx_pipeline.contracts import CONTRACTS, personal_columns, raw_table_columns
 from cx_pipeline.ingestion.loader import FIX_HINT, SourceLoadResult
-from cx_pipeline.ingestion.sql import ident, literal, raw_table
+from cx_pipeline.ingestion.sql import raw_table
+from cx_pipeline.sql import Sql, compose, join, plain_identifier, quote_literal
 
 PREVIEW_ROWS = 5
 # What a preview shows instead of a personal value.
@@ -27,8 +28,11 @@ class TableCounts:
 
 def table_counts(conn: duckdb.DuckDBPyConnection, source: str) -> TableCounts:
     rows = conn.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE _is_duplicate), count(DISTINCT _source_file) "  # noqa: S608
-        f"FROM {raw_table(source)}"
+        compose(
+            "SELECT count(*), count(*) FILTER (WHERE _is_duplicate), count(DISTINCT _source_file) "
+            "FROM {table}",
+            table=raw_table(source),
+        )
     ).fetchall()[0]
     return TableCounts(rows=int(rows[0]), duplicates=int(rows[1]), files=int(rows[2]))
 
@@ -45,16 +49,26 @@ def preview_rows(
     """
     columns = list(raw_table_columns(source))
     personal = personal_columns(source)
-    selected = ", ".join(
-        f"CASE WHEN {ident(c)} IS NULL THEN NULL ELSE {literal(MASK)} END" if c in personal else ident(c)
-        for c in columns
+    selected = join(
+        compose(
+            "CASE WHEN {column} IS NULL THEN NULL ELSE {mask} END",
+            column=plain_identifier(column),
+            mask=quote_literal(MASK),
+        )
+        if column in personal
+        else plain_identifier(column)
+        for column in columns
     )
-    where = "WHERE _source_file = ?" if file_path else ""
+    where = Sql("WHERE _source_file = ?") if file_path else Sql("")
     params: list[Any] = [file_path] if file_path else []
     rows = conn.execute(
-        f"SELECT {selected} FROM {raw_table(source)} {where} "  # noqa: S608
-        f"ORDER BY _source_line LIMIT {int(limit)}",
-        params,
+        compose(
+            "SELECT {selected} FROM {table} {where} ORDER BY _source_line LIMIT ?",
+            selected=selected,
+            table=raw_table(source),
+            where=where,
+        ),
+        [*params, int(limit)],
     ).fetchall()
     return columns, rows
 

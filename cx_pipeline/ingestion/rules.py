@@ -2,7 +2,7 @@
 
 Everything here is derived from ``cx_pipeline.contracts``: the functions take the delivered text of each
 field as a SQL expression and return SQL expressions. Constants (regexes, allowed values) come from code
-and are quoted with ``literal``; delivered values only ever appear as column references.
+and are quoted with ``quote_literal``; delivered values only ever appear as column references.
 
 Accepted formats
 - timestamp: ISO-8601 date and time, ``T`` or space separated, optional seconds and fraction (up to 9
@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cx_pipeline.contracts import DUCKDB_TYPES, ContractField, SourceContract
-from cx_pipeline.ingestion.sql import literal
+from cx_pipeline.sql import Sql, compose, data_type, join, number, quote_identifier, quote_literal
 
 TIMESTAMP_RE = (
     r"\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?(Z|[+-](0\d|1[0-4])(:?[0-5]\d)?)?"
@@ -57,53 +57,65 @@ ERROR_TYPES: dict[str, str] = {
 class Violation:
     """One rule: ``condition`` (SQL, TRUE when broken), its error type, field and message (SQL)."""
 
-    condition: str
+    condition: Sql
     error_type: str
     field: str | None
-    message: str
+    message: Sql
 
 
-def _show(value_sql: str) -> str:
+def _show(value_sql: Sql) -> Sql:
     """The delivered value for a message, shortened: ``'31/12/2024'``."""
-    return f"'''' || left({value_sql}, 60) || ''''"
+    return compose("'''' || left({value}, 60) || ''''", value=value_sql)
 
 
-def json_kind_sql(expr: str) -> str:
+def json_kind_sql(expr: Sql) -> Sql:
     """Readable JSON type of ``expr`` for messages: object, array, string, number, boolean, null."""
-    return (
-        f"CASE json_type({expr}) WHEN 'OBJECT' THEN 'object' WHEN 'ARRAY' THEN 'array' "
+    return compose(
+        "CASE json_type({expr}) WHEN 'OBJECT' THEN 'object' WHEN 'ARRAY' THEN 'array' "
         "WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'boolean' WHEN 'NULL' THEN 'null' "
-        "ELSE 'number' END"
+        "ELSE 'number' END",
+        expr=expr,
     )
 
 
-def is_blank(value_sql: str) -> str:
+def is_blank(value_sql: Sql) -> Sql:
     """NULL, empty or only spaces. A CASE, because DuckDB evaluates every operand of AND/OR on every row
     while CASE only evaluates a branch for the rows reaching it: ``trim`` runs only for values that start
     with a space (10x cheaper on 2M rows)."""
-    v = value_sql
-    return (
-        f"(CASE WHEN {v} IS NULL OR {v} = '' THEN true "
-        f"WHEN starts_with({v}, ' ') THEN trim({v}) = '' ELSE false END)"
+    return compose(
+        "(CASE WHEN {v} IS NULL OR {v} = '' THEN true "
+        "WHEN starts_with({v}, ' ') THEN trim({v}) = '' ELSE false END)",
+        v=value_sql,
     )
 
 
-def _full_match(value_sql: str, pattern: str) -> str:
+def _full_match(value_sql: Sql, pattern: str) -> Sql:
     """The value matches ``pattern``, ignoring surrounding spaces (as the casts do)."""
-    return f"regexp_full_match({value_sql}, {literal(f' *(?:{pattern}) *')})"
+    return compose(
+        "regexp_full_match({value}, {pattern})", value=value_sql, pattern=quote_literal(f" *(?:{pattern}) *")
+    )
 
 
-def typed_sql(field: ContractField, value_sql: str) -> str:
+def typed_sql(field: ContractField, value_sql: Sql) -> Sql:
     """The field's value cast to its raw column type; NULL when blank or unparseable."""
     v = value_sql
     if field.type == "timestamp":
-        return f"CASE WHEN {_full_match(v, TIMESTAMP_RE)} THEN try_cast({v} AS TIMESTAMPTZ) END"
+        return compose(
+            "CASE WHEN {match} THEN try_cast({v} AS TIMESTAMPTZ) END", match=_full_match(v, TIMESTAMP_RE), v=v
+        )
     if field.type == "integer":
-        return f"CASE WHEN {_full_match(v, INTEGER_RE)} THEN try_cast({v} AS BIGINT) END"
+        return compose(
+            "CASE WHEN {match} THEN try_cast({v} AS BIGINT) END", match=_full_match(v, INTEGER_RE), v=v
+        )
     if field.type == "decimal":
-        return f"CASE WHEN {_full_match(v, DECIMAL_RE)} THEN try_cast({v} AS {DUCKDB_TYPES['decimal']}) END"
+        return compose(
+            "CASE WHEN {match} THEN try_cast({v} AS {decimal}) END",
+            match=_full_match(v, DECIMAL_RE),
+            v=v,
+            decimal=data_type(DUCKDB_TYPES["decimal"]),
+        )
     if field.type == "json":
-        return f"CAST({value_sql} AS JSON)"
+        return compose("CAST({v} AS JSON)", v=v)
     return value_sql
 
 
@@ -118,74 +130,101 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def field_violations(field: ContractField, value_sql: str, typed: str) -> list[Violation]:
+def field_violations(field: ContractField, value_sql: Sql, typed: Sql) -> list[Violation]:
     """Rules for one field, in the order they are reported. ``typed`` is ``typed_sql``'s column."""
     name = field.name
     out: list[Violation] = []
     if field.required:
-        out.append(Violation(is_blank(value_sql), "missing_required", name, literal(f"{name} is missing")))
-    present = f"NOT {is_blank(value_sql)}"
+        out.append(
+            Violation(is_blank(value_sql), "missing_required", name, quote_literal(f"{name} is missing"))
+        )
+    present = compose("NOT {blank}", blank=is_blank(value_sql))
     if field.type in _TYPE_ERRORS:
         error_type, text = _TYPE_ERRORS[field.type]
         out.append(
             Violation(
-                f"{present} AND {typed} IS NULL",
+                compose("{present} AND {typed} IS NULL", present=present, typed=typed),
                 error_type,
                 name,
-                f"{literal(f'{name} {text} (')} || {_show(value_sql)} || ')'",
+                compose(
+                    "{text} || {shown} || ')'", text=quote_literal(f"{name} {text} ("), shown=_show(value_sql)
+                ),
             )
         )
     if field.type == "json":
         # Values come from json_extract, minified: an object starts with '{'.
         out.append(
             Violation(
-                f"(CASE WHEN {value_sql} IS NULL THEN false "
-                f"ELSE NOT starts_with(CAST({value_sql} AS VARCHAR), '{{') END)",
+                compose(
+                    "(CASE WHEN {v} IS NULL THEN false ELSE NOT starts_with(CAST({v} AS VARCHAR), '{{') END)",
+                    v=value_sql,
+                ),
                 "invalid_json_field",
                 name,
-                f"{literal(f'{name} is not a JSON object (')} || {json_kind_sql(value_sql)} || ')'",
+                compose(
+                    "{text} || {kind} || ')'",
+                    text=quote_literal(f"{name} is not a JSON object ("),
+                    kind=json_kind_sql(value_sql),
+                ),
             )
         )
     if field.allowed:
-        allowed = ", ".join(literal(v) for v in field.allowed)
+        allowed = join(quote_literal(v) for v in field.allowed)
         out.append(
             Violation(
-                f"{present} AND {value_sql} NOT IN ({allowed})",
+                compose(
+                    "{present} AND {v} NOT IN ({allowed})", present=present, v=value_sql, allowed=allowed
+                ),
                 "invalid_enum",
                 name,
-                f"{literal(f'{name} has an unknown value ')} || {_show(value_sql)} || "
-                f"{literal(' (allowed: ' + ', '.join(field.allowed) + ')')}",
+                compose(
+                    "{text} || {shown} || {listed}",
+                    text=quote_literal(f"{name} has an unknown value "),
+                    shown=_show(value_sql),
+                    listed=quote_literal(" (allowed: " + ", ".join(field.allowed) + ")"),
+                ),
             )
         )
     low, high = field.min_value, field.max_value
     if low is not None or high is not None:
-        shown = f"' (' || trim({value_sql}) || ')'"
+        shown = compose("' (' || trim({v}) || ')'", v=value_sql)
         if low is not None and high is not None:
             text = f"{name} is out of range {_number(low)}..{_number(high)}"
-            condition = f"({typed} < {low} OR {typed} > {high})"
+            condition = compose(
+                "({typed} < {low} OR {typed} > {high})", typed=typed, low=number(low), high=number(high)
+            )
         elif low is not None:
             text = f"{name} is negative" if low == 0 else f"{name} is below the minimum {_number(low)}"
-            condition = f"{typed} < {low}"
+            condition = compose("{typed} < {low}", typed=typed, low=number(low))
         else:
             text = f"{name} is above the maximum {_number(high)}"
-            condition = f"{typed} > {high}"
-        out.append(Violation(condition, "out_of_range", name, f"{literal(text)} || {shown}"))
+            condition = compose("{typed} > {high}", typed=typed, high=number(high))
+        out.append(
+            Violation(
+                condition,
+                "out_of_range",
+                name,
+                compose("{text} || {shown}", text=quote_literal(text), shown=shown),
+            )
+        )
     return out
 
 
-def identifier_violation(contract: SourceContract, value_sqls: dict[str, str]) -> Violation | None:
+def identifier_violation(contract: SourceContract, value_sqls: dict[str, Sql]) -> Violation | None:
     if not contract.identifier_fields:
         return None
     names = list(contract.identifier_fields)
-    all_blank = " AND ".join(is_blank(value_sqls[n]) for n in names)
+    all_blank = join((is_blank(value_sqls[n]) for n in names), " AND ")
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     verb = {1: "is", 2: "are both"}.get(len(names), "are all")
     message = f"no identifier: {listed} {verb} empty"
-    return Violation(f"({all_blank})", "no_identifier", None, literal(message))
+    return Violation(
+        compose("({all_blank})", all_blank=all_blank), "no_identifier", None, quote_literal(message)
+    )
 
 
 def contract_violations(
-    contract: SourceContract, value_sqls: dict[str, str], typed_sqls: dict[str, str]
+    contract: SourceContract, value_sqls: dict[str, Sql], typed_sqls: dict[str, Sql]
 ) -> list[Violation]:
     """Every rule of a contract: per-field rules in field order, then the identifier rule."""
     out: list[Violation] = []
@@ -197,34 +236,45 @@ def contract_violations(
     return out
 
 
-def violation_columns(violations: list[Violation]) -> tuple[str, str, str]:
+def violation_columns(violations: list[Violation]) -> tuple[Sql, Sql, Sql]:
     """SQL for (reason, error_type, error_field) given boolean flag columns ``_c0 .. _cN``.
 
     The reason lists every broken rule ('; '-separated); type and field are those of the first.
     """
     if not violations:
-        return "NULL", "NULL", "NULL"
-    flags = [f"coalesce(_c{i}, false)" for i in range(len(violations))]
-    reason = (
-        "nullif(concat_ws('; ', "
-        + ", ".join(
-            f"CASE WHEN {flag} THEN {v.message} END" for flag, v in zip(flags, violations, strict=True)
-        )
-        + "), '')"
+        return Sql("NULL"), Sql("NULL"), Sql("NULL")
+    flags = [
+        compose("coalesce({flag}, false)", flag=quote_identifier(f"_c{i}")) for i in range(len(violations))
+    ]
+    pairs = list(zip(flags, violations, strict=True))
+    reason = compose(
+        "nullif(concat_ws('; ', {messages}), '')",
+        messages=join(
+            compose("CASE WHEN {flag} THEN {message} END", flag=flag, message=v.message) for flag, v in pairs
+        ),
     )
-    error_type = (
-        "CASE "
-        + " ".join(
-            f"WHEN {flag} THEN {literal(v.error_type)}" for flag, v in zip(flags, violations, strict=True)
-        )
-        + " END"
+    error_type = compose(
+        "CASE {branches} END",
+        branches=join(
+            (
+                compose("WHEN {flag} THEN {type}", flag=flag, type=quote_literal(v.error_type))
+                for flag, v in pairs
+            ),
+            " ",
+        ),
     )
-    error_field = (
-        "CASE "
-        + " ".join(
-            f"WHEN {flag} THEN {literal(v.field) if v.field else 'NULL'}"
-            for flag, v in zip(flags, violations, strict=True)
-        )
-        + " END"
+    error_field = compose(
+        "CASE {branches} END",
+        branches=join(
+            (
+                compose(
+                    "WHEN {flag} THEN {field}",
+                    flag=flag,
+                    field=quote_literal(v.field) if v.field else Sql("NULL"),
+                )
+                for flag, v in pairs
+            ),
+            " ",
+        ),
     )
     return reason, error_type, error_field

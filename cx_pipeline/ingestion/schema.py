@@ -5,7 +5,8 @@ from __future__ import annotations
 import duckdb
 
 from cx_pipeline.contracts import CONTRACTS, SOURCE_NAMES, raw_table_columns
-from cx_pipeline.ingestion.sql import RAW_SCHEMA, ident, qualified, raw_table
+from cx_pipeline.ingestion.sql import RAW_SCHEMA, qualified, raw_table
+from cx_pipeline.sql import Sql, compose, data_type, join, plain_identifier
 
 MANIFEST_TABLE = "loaded_files"
 QUARANTINE_TABLE = "quarantine"
@@ -51,9 +52,15 @@ class SchemaMismatchError(RuntimeError):
     """An existing raw table does not have the columns the contracts define."""
 
 
-def _create_table_sql(table_sql: str, columns: dict[str, str]) -> str:
-    body = ",\n  ".join(f"{ident(name)} {type_}" for name, type_ in columns.items())
-    return f"CREATE TABLE IF NOT EXISTS {table_sql} (\n  {body}\n)"
+def _create_table_sql(table_sql: Sql, columns: dict[str, str]) -> Sql:
+    body = join(
+        (
+            compose("{name} {type}", name=plain_identifier(name), type=data_type(type_))
+            for name, type_ in columns.items()
+        ),
+        ",\n  ",
+    )
+    return compose("CREATE TABLE IF NOT EXISTS {table} (\n  {body}\n)", table=table_sql, body=body)
 
 
 def _existing_columns(conn: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
@@ -88,7 +95,7 @@ def ensure_raw_schema(
 
     Existing tables are checked against the contracts and a mismatch raises ``SchemaMismatchError``.
     """
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(RAW_SCHEMA)}")
+    conn.execute(compose("CREATE SCHEMA IF NOT EXISTS {schema}", schema=plain_identifier(RAW_SCHEMA)))
     for source in sources:
         columns = raw_table_columns(source)
         conn.execute(_create_table_sql(raw_table(source), columns))

@@ -32,6 +32,8 @@ from typing import Any
 
 import duckdb
 
+from cx_pipeline.sql import Sql, compose, quote_identifier
+
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Removed from text: the C0 controls but tab, newline and carriage return, and DEL.
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -96,15 +98,15 @@ class CsvFiles:
 
 def write_csv_files(
     connection: duckdb.DuckDBPyConnection,
-    relation: str,
+    relation: Sql,
     folder: Path,
     name: str,
     *,
     bom: bool = False,
     batch_rows: int = 50_000,
 ) -> CsvFiles:
-    """Write ``relation`` (the caller's temp table) as ``<folder>/<name>.csv``, plus its item files."""
-    described = connection.execute(f"describe {relation}").fetchall()  # relation: the caller's temp table
+    """Write ``relation`` (the caller's temp table, quoted) as ``<folder>/<name>.csv``, plus item files."""
+    described = connection.execute(compose("describe {relation}", relation=relation)).fetchall()
     columns = [row[0] for row in described]
     json_columns = [row[0] for row in described if row[1].upper() == "JSON"]
     list_columns = _list_columns(connection, relation, json_columns)
@@ -134,23 +136,26 @@ def write_csv_files(
 
 
 def _list_columns(
-    connection: duckdb.DuckDBPyConnection, relation: str, json_columns: Sequence[str]
+    connection: duckdb.DuckDBPyConnection, relation: Sql, json_columns: Sequence[str]
 ) -> list[str]:
     """JSON columns whose values are lists of objects (or null) in every row."""
     found = []
     for column in json_columns:
-        quoted = '"' + column.replace('"', '""') + '"'
         other = connection.execute(
-            f"select count(*) from {relation} "  # noqa: S608 - the caller's temp table, a quoted column
-            f"where {quoted} is not null and coalesce(json_type({quoted}), '') <> 'ARRAY'"
+            compose(
+                "select count(*) from {relation} "
+                "where {column} is not null and coalesce(json_type({column}), '') <> 'ARRAY'",
+                relation=relation,
+                column=quote_identifier(column),
+            )
         ).fetchall()[0][0]
         if not other:
             found.append(column)
     return found
 
 
-def _rows(connection: duckdb.DuckDBPyConnection, relation: str, batch_rows: int) -> Iterator[tuple]:
-    result = connection.execute(f"select * from {relation}")  # noqa: S608 - the caller's temp table
+def _rows(connection: duckdb.DuckDBPyConnection, relation: Sql, batch_rows: int) -> Iterator[tuple]:
+    result = connection.execute(compose("select * from {relation}", relation=relation))
     while batch := result.fetchmany(batch_rows):
         yield from batch
 

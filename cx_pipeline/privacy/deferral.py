@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 
 from cx_pipeline.privacy.scan import TableRef
+from cx_pipeline.sql import compose, qualified_name
 
 # Materializations that replace the relation as a whole on every build.
 REPLACING_MATERIALIZATIONS = frozenset({"table", "view"})
@@ -131,8 +132,9 @@ def has_deferrals(connection: duckdb.DuckDBPyConnection) -> bool:
 def clear_deferrals(connection: duckdb.DuckDBPyConnection, up_to: datetime | None) -> None:
     """Forget the deferrals recorded at or before ``up_to`` (None: all): a verification has covered them."""
     ensure_deferral_tables(connection)
-    for table in ("deferred_tables", "deferred_erasures"):
+    for name in ("deferred_tables", "deferred_erasures"):
+        table = qualified_name("privacy", name)
         if up_to is None:
-            connection.execute(f"delete from privacy.{table}")  # noqa: S608 - constant names
+            connection.execute(compose("delete from {table}", table=table))
         else:
-            connection.execute(f"delete from privacy.{table} where deferred_at <= ?", [up_to])  # noqa: S608
+            connection.execute(compose("delete from {table} where deferred_at <= ?", table=table), [up_to])

@@ -41,6 +41,7 @@ from cx_pipeline.privacy.deferral import (
     record_deferral,
 )
 from cx_pipeline.privacy.exports import scrub_export_dir
+from cx_pipeline.privacy.file_scan import file_text, text_hits
 from cx_pipeline.privacy.identifiers import normalize_email, normalize_phone, nullif_blank
 from cx_pipeline.privacy.keys import keyed_hashes
 from cx_pipeline.privacy.resolution_graph import RESOLUTION_MAP, build_resolution_graph, drop_resolution_graph
@@ -51,15 +52,14 @@ from cx_pipeline.privacy.scan import (
     base_tables,
     delete_rows,
     end_scan,
-    file_text,
     has_column,
     load_needles,
     load_plain_needles,
     load_suppression_needles,
     register_scan_functions,
     scan_tables,
-    text_hits,
 )
+from cx_pipeline.sql import compose, quote_identifier
 
 PRIVACY_SCHEMA = "privacy"
 # Tables never scrubbed: the privacy bookkeeping itself (hashes and counts only) and the ingestion manifest
@@ -75,7 +75,7 @@ REQUEST_IDENTIFIER_TYPES = {"email": "email", "phone": "phone", "user_id": "user
 BI_CUSTOMER_DOMAIN = "customer"
 
 PRIVACY_DDL = (
-    f"create schema if not exists {PRIVACY_SCHEMA}",
+    compose("create schema if not exists {schema}", schema=quote_identifier(PRIVACY_SCHEMA)),
     """create table if not exists privacy.suppressed_identifiers (
         identifier_hash varchar not null,
         identifier_type varchar not null,
@@ -253,11 +253,12 @@ def _expand(
     by_request = {r.request.request_id: r for r in resolutions}
     for mapping in maps:
         linked = connection.execute(
-            f"""
+            compose(
+                """
             with customers as (
                 select distinct request_ids.request_id, identity_map.customer_id
                 from _cx360_request_ids as request_ids
-                inner join {mapping.qualified} as identity_map
+                inner join {identity_map} as identity_map
                     on request_ids.identifier_type = identity_map.identifier_type
                     and request_ids.identifier_value = identity_map.identifier_value
                 where identity_map.customer_id is not null
@@ -265,9 +266,11 @@ def _expand(
             select customers.request_id, customers.customer_id, identity_map.identifier_type,
                 identity_map.identifier_value
             from customers
-            inner join {mapping.qualified} as identity_map on customers.customer_id = identity_map.customer_id
+            inner join {identity_map} as identity_map on customers.customer_id = identity_map.customer_id
             where identity_map.identifier_value is not null
-            """  # noqa: S608 - the map names come from a fixed allowlist
+            """,
+                identity_map=mapping.qualified,
+            )
         ).fetchall()
         for request_id, customer_id, kind, value in linked:
             resolution = by_request[request_id]
@@ -297,11 +300,12 @@ def resolve_suppressed_people(connection: duckdb.DuckDBPyConnection, current: Ta
     if not _table_exists(connection, current.schema, current.name):
         return []
     found = connection.execute(
-        f"""
+        compose(
+            """
         with identifiers as (
             select identifier_type, identifier_value, customer_id,
                 cx360_keyed_hash(identifier_value) as identifier_hash
-            from {current.qualified}
+            from {graph}
             where customer_id is not null and identifier_value is not null
         ),
 
@@ -318,7 +322,9 @@ def resolve_suppressed_people(connection: duckdb.DuckDBPyConnection, current: Ta
         inner join identifiers on erased_customers.customer_id = identifiers.customer_id
         where identifiers.identifier_hash not in (select identifier_hash from privacy.suppressed_identifiers)
         order by 1, 2, 3
-        """  # noqa: S608 - the map name comes from a fixed allowlist
+        """,
+            graph=current.qualified,
+        )
     ).fetchall()
     by_request: dict[str, Resolution] = {}
     for request_id, kind, value in found:

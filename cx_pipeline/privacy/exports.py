@@ -8,20 +8,17 @@ written. Layout::
     <exports dir>/<audience>/<audience>.parquet
     <exports dir>/<audience>/manifest.json
 
-A new version is written to a hidden temp folder beside the old one, fsynced, then swapped in: on Linux with
+A new version is written to a hidden temp folder beside the old one, fsynced, then swapped in
+(:func:`cx_pipeline.publish.staged_dir`): on Linux with
 ``renameat2(RENAME_EXCHANGE)`` (one atomic step: readers see the old or the new folder, never a missing or
 half-written one), elsewhere with two renames. The old version is then deleted.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import hashlib
 import json
-import os
 import shutil
-import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,12 +29,15 @@ from typing import Any
 import duckdb
 
 from cx_pipeline.privacy.csv_export import write_csv_files
+from cx_pipeline.privacy.file_scan import file_text, text_hits
+from cx_pipeline.publish import is_temp_of_publish, staged_dir
 from cx_pipeline.settings import exports_csv_bom
+from cx_pipeline.sql import Sql, compose, plain_identifier, qualified_name, quote_literal
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
+# The temp table an export's rows are copied into before they are written out.
+_EXPORT_TABLE = plain_identifier("_cx360_export")
 
 
 @dataclass(frozen=True)
@@ -56,90 +56,46 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_tree(path: Path) -> None:
-    for child in path.iterdir():
-        with child.open("rb") as handle:
-            os.fsync(handle.fileno())
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:
-        return False
-    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    return result == 0
-
-
-def replace_dir(new_dir: Path, target: Path) -> None:
-    """Put ``new_dir`` at ``target`` (same parent folder), replacing and deleting any old version."""
-    if not target.exists():
-        os.rename(new_dir, target)
-    elif _exchange(new_dir, target):
-        shutil.rmtree(new_dir)  # now holds the old version
-    else:
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        os.rename(target, old)
-        os.rename(new_dir, target)
-        shutil.rmtree(old)
-    fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _temp_dir(target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    temp.mkdir()
-    return temp
-
-
 def remove_stale_temp_dirs(exports_dir: Path) -> list[Path]:
     """Temp folders left by an interrupted export (they may hold personal data: delete them)."""
     removed = []
     if exports_dir.exists():
         for path in exports_dir.iterdir():
-            if path.is_dir() and path.name.startswith(".") and (".tmp-" in path.name or ".old-" in path.name):
+            if path.is_dir() and is_temp_of_publish(path):
                 shutil.rmtree(path)
                 removed.append(path)
     return removed
 
 
-def _copy_query(connection: duckdb.DuckDBPyConnection, query: str, folder: Path, name: str) -> int:
+def _copy_query(connection: duckdb.DuckDBPyConnection, query: Sql, folder: Path, name: str) -> int:
     parquet_path = folder / f"{name}.parquet"
-    connection.execute(f"create or replace temp table _cx360_export as {query}")
+    connection.execute(
+        compose("create or replace temp table {export} as {query}", export=_EXPORT_TABLE, query=query)
+    )
     # The CSV is written for spreadsheets and messaging tools (no formulas, ISO 8601 UTC, lists as rows:
     # csv_export); the Parquet file keeps every value as it is.
-    write_csv_files(connection, "_cx360_export", folder, name, bom=exports_csv_bom())
-    connection.execute(f"copy _cx360_export to '{_literal(parquet_path)}' (format parquet)")
-    rows = connection.execute("select count(*) from _cx360_export").fetchall()[0][0]
-    connection.execute("drop table _cx360_export")
+    write_csv_files(connection, _EXPORT_TABLE, folder, name, bom=exports_csv_bom())
+    # COPY cannot bind its target path: it is quoted as a literal.
+    connection.execute(
+        compose(
+            "copy {export} to {path} (format parquet)",
+            export=_EXPORT_TABLE,
+            path=quote_literal(str(parquet_path)),
+        )
+    )
+    rows = connection.execute(compose("select count(*) from {export}", export=_EXPORT_TABLE)).fetchall()[0][0]
+    connection.execute(compose("drop table {export}", export=_EXPORT_TABLE))
     return rows
 
 
-def _literal(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-def _columns(connection: duckdb.DuckDBPyConnection, query: str) -> list[dict[str, str]]:
-    described = connection.execute(f"describe {query}").fetchall()
+def _columns(connection: duckdb.DuckDBPyConnection, query: Sql) -> list[dict[str, str]]:
+    described = connection.execute(compose("describe {query}", query=query)).fetchall()
     return [{"name": row[0], "type": row[1]} for row in described]
 
 
 def write_export(
     connection: duckdb.DuckDBPyConnection,
-    query: str,
+    query: Sql,
     target: Path,
     manifest: Mapping[str, Any],
     *,
@@ -147,8 +103,7 @@ def write_export(
 ) -> ExportResult:
     """Write ``query``'s rows as ``<target>/<name>.csv|.parquet`` plus ``manifest.json``, then swap in."""
     name = target.name
-    temp = _temp_dir(target)
-    try:
+    with staged_dir(target) as temp:
         rows = _copy_query(connection, query, temp, name)
         full_manifest = {
             "manifest_version": MANIFEST_VERSION,
@@ -163,11 +118,6 @@ def write_export(
             },
         }
         (temp / MANIFEST_NAME).write_text(json.dumps(full_manifest, indent=2, default=str) + "\n")
-        _fsync_tree(temp)
-        replace_dir(temp, target)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
     return ExportResult(audience=name, path=target, row_count=rows, manifest=full_manifest)
 
 
@@ -181,11 +131,12 @@ def export_audience(
     generated_at: datetime | None = None,
 ) -> ExportResult:
     """Export ``relation`` (an allowlisted ``schema.table``) to ``<exports_dir>/<audience>/``."""
-    if not all(part.replace("_", "").isalnum() for part in relation.split(".")) or "." not in relation:
+    parts = relation.split(".")
+    if len(parts) != 2 or not all(part.replace("_", "").isalnum() for part in parts):
         raise ValueError(f"not a plain schema.table name: {relation!r}")
     return write_export(
         connection,
-        f"select * from {relation}",  # noqa: S608 - relation checked above
+        compose("select * from {relation}", relation=qualified_name(*parts)),
         exports_dir / audience,
         manifest,
         generated_at=generated_at,
@@ -204,11 +155,9 @@ def scrub_export_dir(folder: Path, needles: Mapping[str, str | None]) -> Counter
     """
     from cx_pipeline.privacy.scan import (
         TableRef,
-        file_text,
         load_needles,
         register_scan_functions,
         scan_table,
-        text_hits,
     )
 
     removed: Counter = Counter()
@@ -226,7 +175,7 @@ def scrub_export_dir(folder: Path, needles: Mapping[str, str | None]) -> Counter
         register_scan_functions(connection)
         load_needles(connection, needles)
         connection.execute("create schema scrub")
-        connection.execute(f"create table scrub.export as select * from read_parquet('{_literal(parquet)}')")  # noqa: S608
+        connection.execute("create table scrub.export as select * from read_parquet(?)", [str(parquet)])
         table = TableRef("scrub", "export")
         matches = scan_table(connection, table)
         csv_path = folder / f"{folder.name}.csv"
@@ -250,7 +199,7 @@ def scrub_export_dir(folder: Path, needles: Mapping[str, str | None]) -> Counter
         kept["scrubbed_rows"] = int(manifest.get("scrubbed_rows", 0)) + len(matches)
         write_export(
             connection,
-            "select * from scrub.export",
+            Sql("select * from scrub.export"),
             folder,
             kept,
             generated_at=datetime.fromisoformat(manifest["generated_at"])

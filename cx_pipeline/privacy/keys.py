@@ -39,6 +39,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from cx_pipeline.settings import KEY_FILE, PSEUDONYMISATION_KEY
+from cx_pipeline.sql import Sql, compose, plain_identifier, qualified_name, quote_literal
 
 KEY_ENV = PSEUDONYMISATION_KEY.name
 KEY_FILE_ENV = KEY_FILE.name
@@ -138,23 +139,31 @@ def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
     return bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
 
 
-def _pad_expression(variable: str) -> str:
+def _pad_expression(variable: str) -> Sql:
     # The cast matters: without it an unset variable (type NULL) makes DuckDB fold the whole hash to NULL
     # before error() runs, i.e. silent nulls instead of the message.
-    return f"cast(coalesce(getvariable('{variable}'), error('{MISSING_KEY_MESSAGE}')) as blob)"
+    return compose(
+        "cast(coalesce(getvariable({variable}), error({message})) as blob)",
+        variable=quote_literal(variable),
+        message=quote_literal(MISSING_KEY_MESSAGE),
+    )
 
 
-def keyed_hash_macro_sql(*, temporary: bool) -> str:
+def keyed_hash_macro_sql(*, temporary: bool) -> Sql:
     """``CREATE OR REPLACE [TEMP] MACRO cx360_keyed_hash(value)``: HMAC-SHA256 in DuckDB SQL, no key inside.
 
     ``value`` is cast to VARCHAR and hashed as UTF-8; NULL gives NULL. The persistent variant lives in the
     database's ``main`` schema; a TEMP macro of the same name takes precedence on its connection.
     """
-    kind = "temp macro " if temporary else "macro main."
-    return (
-        f"create or replace {kind}{KEYED_HASH_FUNCTION}(value) as "
-        f"sha256({_pad_expression(OPAD_VARIABLE)} || unhex(sha256("
-        f"{_pad_expression(IPAD_VARIABLE)} || encode(cast(value as varchar)))))"
+    return compose(
+        "create or replace {kind} {macro}(value) as "
+        "sha256({opad} || unhex(sha256({ipad} || encode(cast(value as varchar)))))",
+        kind=Sql("temp macro") if temporary else Sql("macro"),
+        macro=plain_identifier(KEYED_HASH_FUNCTION)
+        if temporary
+        else qualified_name("main", KEYED_HASH_FUNCTION),
+        opad=_pad_expression(OPAD_VARIABLE),
+        ipad=_pad_expression(IPAD_VARIABLE),
     )
 
 
@@ -168,8 +177,12 @@ def register_udfs(connection, key: bytes | None = None) -> None:
     """
     ipad, opad = hmac_pads(key if key is not None else load_key())
     # Bound as parameters: the SQL text (and anything that logs it) never holds the pads.
-    connection.execute(f"set variable {IPAD_VARIABLE} = unhex(?)", [ipad.hex()])
-    connection.execute(f"set variable {OPAD_VARIABLE} = unhex(?)", [opad.hex()])
+    connection.execute(
+        compose("set variable {name} = unhex(?)", name=plain_identifier(IPAD_VARIABLE)), [ipad.hex()]
+    )
+    connection.execute(
+        compose("set variable {name} = unhex(?)", name=plain_identifier(OPAD_VARIABLE)), [opad.hex()]
+    )
     connection.execute(keyed_hash_macro_sql(temporary=True))
 
 

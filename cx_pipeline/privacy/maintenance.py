@@ -9,7 +9,6 @@ dbt run) leaves its old blocks as free space with the old bytes inside; VACUUM d
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -23,18 +22,20 @@ import duckdb
 
 from cx_pipeline.privacy.deferral import clear_deferrals, deferred_needles, has_deferrals
 from cx_pipeline.privacy.erasure import ensure_privacy_tables, scrubbable_tables
+from cx_pipeline.privacy.file_scan import file_byte_hits
 from cx_pipeline.privacy.scan import (
     end_scan,
-    file_byte_hits,
     load_needles,
     register_scan_functions,
     scan_tables,
-    sql_string,
 )
+from cx_pipeline.publish import fsync_path, publish_file
 from cx_pipeline.settings import DUCKDB_FORCE_COMPRESSION, PRIVACY_BYTE_SCAN, byte_scan_on
+from cx_pipeline.sql import compose, qualified_name, quote_identifier, quote_literal
 
 _ATTACH_ALIAS = "cx360_compacted"
-_MARKER_TABLE = "privacy.compactions"
+_MARKER_SCHEMA, _MARKER_NAME = "privacy", "compactions"
+_MARKER_TABLE = qualified_name(_MARKER_SCHEMA, _MARKER_NAME)
 
 
 class StaleDatabaseInstanceError(RuntimeError):
@@ -84,39 +85,46 @@ def compact_database(path: Path | str, config: dict[str, Any] | None = None) -> 
     try:
         connection.execute("checkpoint")
         catalog = connection.execute("select current_database()").fetchall()[0][0]
-        connection.execute(f"attach {sql_string(str(temporary))} as {_ATTACH_ALIAS}")
-        connection.execute(f'copy from database "{catalog}" to {_ATTACH_ALIAS}')
-        connection.execute(f"create schema if not exists {_ATTACH_ALIAS}.privacy")
+        alias = quote_identifier(_ATTACH_ALIAS)
+        marker = qualified_name(_ATTACH_ALIAS, _MARKER_SCHEMA, _MARKER_NAME)
+        # A path cannot be bound in ATTACH: it is quoted as a literal.
         connection.execute(
-            f"create table if not exists {_ATTACH_ALIAS}.{_MARKER_TABLE} "
-            "(compaction_id varchar, compacted_at timestamptz)"
+            compose("attach {path} as {alias}", path=quote_literal(str(temporary)), alias=alias)
         )
         connection.execute(
-            f"insert into {_ATTACH_ALIAS}.{_MARKER_TABLE} values (?, current_timestamp)",  # noqa: S608
-            [compaction_id],
+            compose("copy from database {catalog} to {alias}", catalog=quote_identifier(catalog), alias=alias)
         )
-        connection.execute(f"detach {_ATTACH_ALIAS}")
+        connection.execute(
+            compose(
+                "create schema if not exists {schema}", schema=qualified_name(_ATTACH_ALIAS, _MARKER_SCHEMA)
+            )
+        )
+        connection.execute(
+            compose(
+                "create table if not exists {marker} (compaction_id varchar, compacted_at timestamptz)",
+                marker=marker,
+            )
+        )
+        connection.execute(
+            compose("insert into {marker} values (?, current_timestamp)", marker=marker), [compaction_id]
+        )
+        connection.execute(compose("detach {alias}", alias=alias))
     except BaseException:
         connection.close()
         temporary.unlink(missing_ok=True)
         Path(str(temporary) + ".wal").unlink(missing_ok=True)
         raise
     connection.close()
-    with temporary.open("rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    publish_file(temporary, path)
     # The old file's log was checkpointed on close; a leftover belongs to the old file and must not be
-    # replayed into the new one.
-    wal.unlink(missing_ok=True)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    # replayed into the new one (the folder is flushed again so the removal is durable too).
+    if wal.exists():
+        wal.unlink(missing_ok=True)
+        fsync_path(path.parent)
     check = duckdb.connect(str(path), config=settings)
     try:
         seen = check.execute(
-            f"select count(*) from {_MARKER_TABLE} where compaction_id = ?",  # noqa: S608 - constant
+            compose("select count(*) from {marker} where compaction_id = ?", marker=_MARKER_TABLE),
             [compaction_id],
         ).fetchall()[0][0]
     except duckdb.CatalogException:
@@ -288,11 +296,14 @@ def _deleted_since_last_compaction(connection: duckdb.DuckDBPyConnection) -> boo
     """Whether ``privacy.erasure_audit`` records deletes after the last compaction (or there was none)."""
     exists = connection.execute(
         "select count(*) from information_schema.tables where table_catalog = current_database() "
-        "and table_schema = 'privacy' and table_name = 'compactions'"
+        "and table_schema = ? and table_name = ?",
+        [_MARKER_SCHEMA, _MARKER_NAME],
     ).fetchall()[0][0]
     last = None
     if exists:
-        last = connection.execute(f"select max(compacted_at) from {_MARKER_TABLE}").fetchall()[0][0]  # noqa: S608
+        last = connection.execute(
+            compose("select max(compacted_at) from {marker}", marker=_MARKER_TABLE)
+        ).fetchall()[0][0]
     return bool(
         connection.execute(
             """

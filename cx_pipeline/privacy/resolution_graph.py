@@ -23,8 +23,9 @@ from pathlib import Path
 
 import duckdb
 
-from cx_pipeline.privacy.scan import TableRef, quote
+from cx_pipeline.privacy.scan import TableRef
 from cx_pipeline.settings import DBT_PROJECT_DIR
+from cx_pipeline.sql import compose, quote_identifier
 
 SCHEMA_SUFFIX = "_erasure"
 RESOLUTION_MAP = TableRef(f"intermediate{SCHEMA_SUFFIX}", "int_identifiers_resolved")
@@ -87,5 +88,5 @@ def drop_resolution_graph(connection: duckdb.DuckDBPyConnection) -> list[str]:
         ).fetchall()
     ]
     for schema in schemas:
-        connection.execute(f"drop schema if exists {quote(schema)} cascade")
+        connection.execute(compose("drop schema if exists {schema} cascade", schema=quote_identifier(schema)))
     return schemas
