@@ -1,5 +1,6 @@
-"""The CX report (cx_pipeline/cx/report.py, report_data.py): chart functions on hand-made data, the data
-loader on a hand-made warehouse, and the rendered report in a real headless browser (Debian's chromium)."""
+"""The CX report (cx_pipeline/cx/charts.py, report.py, report_data.py): chart functions on hand-made data,
+the data loader on a hand-made warehouse, and the rendered report in a real headless browser (Debian's
+chromium)."""
 
 import json
 import os
@@ -13,8 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cx_pipeline.cx import report
-from cx_pipeline.cx.report import KeyNumber, LineSeries, ReportData, SurveyMonth
+from cx_pipeline.cx import charts, report
+from cx_pipeline.cx.charts import LineSeries
+from cx_pipeline.cx.report import KeyNumber, ReportData, SurveyMonth
 from cx_pipeline.cx.report_data import ces_from_sum, csat_from_counts, load_report_data, nps_from_counts
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -41,18 +43,18 @@ def test_formula_helpers_worked_by_hand() -> None:
 
 
 def test_nice_ticks_and_histogram() -> None:
-    assert report.nice_ticks(0, 100, 4) == [0, 25, 50, 75, 100]
-    assert report.nice_ticks(-100, 100, 4) == [-100, -50, 0, 50, 100]
-    edges, counts = report.histogram(list(range(10)), bins=5, upper_quantile=1.0)
+    assert charts.nice_ticks(0, 100, 4) == [0, 25, 50, 75, 100]
+    assert charts.nice_ticks(-100, 100, 4) == [-100, -50, 0, 50, 100]
+    edges, counts = charts.histogram(list(range(10)), bins=5, upper_quantile=1.0)
     assert edges == pytest.approx([0, 1.8, 3.6, 5.4, 7.2, 9.0])
     assert counts == [2, 2, 2, 2, 2]
     # The top 1 % goes into the last bin instead of stretching the axis.
-    edges, counts = report.histogram([*range(99), 10_000], bins=10)
+    edges, counts = charts.histogram([*range(99), 10_000], bins=10)
     assert edges[-1] == 98 and counts[-1] == 11 and sum(counts) == 100
 
 
 def test_bar_chart_scales_and_escapes() -> None:
-    root = _svg(report.bar_chart([("<b>a</b>", 10), ("b", 5)], label="Bars & more"))
+    root = _svg(charts.bar_chart([("<b>a</b>", 10), ("b", 5)], label="Bars & more"))
     bars = _by_class(root, "rect", "bar")
     assert len(bars) == 2
     assert float(bars[0].get("width")) == pytest.approx(2 * float(bars[1].get("width")))
@@ -63,7 +65,7 @@ def test_bar_chart_scales_and_escapes() -> None:
 def test_line_chart_marks_low_samples_hollow() -> None:
     series = LineSeries("NPS", [10.0, None, 30.0], "#123456", [True, False, False])
     root = _svg(
-        report.line_chart(["2025-01", "2025-02", "2025-03"], [series], label="NPS", counts=[5, 0, 50])
+        charts.line_chart(["2025-01", "2025-02", "2025-03"], [series], label="NPS", counts=[5, 0, 50])
     )
     points = _by_class(root, "circle", "point")
     assert [p.get("fill") for p in points] == ["#ffffff", "#123456"]  # no point for the month without data
@@ -72,11 +74,11 @@ def test_line_chart_marks_low_samples_hollow() -> None:
 
 def test_heatmap_and_flow_chart() -> None:
     root = _svg(
-        report.heatmap(["2025-01", "2025-02"], ["0", "1"], [[1.0, 0.5], [1.0, None]], label="Retention")
+        charts.heatmap(["2025-01", "2025-02"], ["0", "1"], [[1.0, 0.5], [1.0, None]], label="Retention")
     )
     assert len(_by_class(root, "rect", "cell")) == 3
     flows = [("(new)", "discovery", 10), ("discovery", "consideration", 6), ("loyalty", "lapsed", 2)]
-    root = _svg(report.flow_chart(flows, label="Flow"))
+    root = _svg(charts.flow_chart(flows, label="Flow"))
     paths = _by_class(root, "path", "flow")
     assert len(paths) == 3
     widths = sorted(float(p.get("stroke-width")) for p in paths)

@@ -7,7 +7,8 @@ from typing import Any
 
 import duckdb
 
-from cx_pipeline.cx.report import KeyNumber, ReportData, SurveyMonth, fmt_number, fmt_pct
+from cx_pipeline.cx.charts import fmt_number, fmt_pct
+from cx_pipeline.cx.report import KeyNumber, ReportData, SurveyMonth
 
 STAGES = ("discovery", "consideration", "decision", "loyalty", "lapsed")
 FORWARD_STAGES = STAGES[:4]
