@@ -81,6 +81,7 @@ SERVED_RELATIONS: tuple[ServedRelation, ...] = (
     ServedRelation("bi", "fct_touchpoints"),
     ServedRelation("bi", "fct_journey_stage_history"),
     ServedRelation("bi", "fct_consent_history"),
+    ServedRelation("bi", "fct_orders"),
     ServedRelation("marts", "fct_cx_metrics_monthly"),
     ServedRelation("marts", "fct_retention_cohorts"),
     ServedRelation("marts", "fct_churn_monthly"),
@@ -184,7 +185,11 @@ def publish_from_warehouse(
     warehouse = Path(warehouse)
     with connect_warehouse(warehouse, read_only=True) as source:
         return publish_serving_copy(
-            source, serving_dir, source_label=str(warehouse.resolve()), relations=relations
+            # The file's name, not its path: BI readers of `_published` learn nothing about this machine.
+            source,
+            serving_dir,
+            source_label=warehouse.name,
+            relations=relations,
         )
 
 
@@ -315,6 +320,7 @@ def _copy_relations(
                     source=qualified_name(catalog, relation.schema, relation.name),
                 )
             )
+            _copy_comments(source, catalog, relation, target)
             (row_counts[relation.qualified_name],) = source.execute(
                 compose("SELECT count(*) FROM {target}", target=target)
             ).fetchone()
@@ -387,6 +393,39 @@ def _refuse_email_values(
             "Refusing to publish the BI serving copy: email addresses found in "
             f"{', '.join(offending)}. BI must only see pseudonymised data; mask or drop these values "
             "in the bi model."
+        )
+
+
+def _copy_comments(
+    source: duckdb.DuckDBPyConnection, catalog: str, relation: ServedRelation, target: str
+) -> None:
+    """The relation's and its columns' comments (dbt's descriptions: persist_docs), for BI tools to show."""
+    described = source.execute(
+        "SELECT comment FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ? "
+        "UNION ALL "
+        "SELECT comment FROM duckdb_views() WHERE database_name = ? AND schema_name = ? AND view_name = ?",
+        [catalog, relation.schema, relation.name] * 2,
+    ).fetchall()
+    for (comment,) in described:
+        if comment:
+            source.execute(
+                compose(
+                    "COMMENT ON TABLE {target} IS {comment}", target=target, comment=quote_literal(comment)
+                )
+            )
+    columns = source.execute(
+        "SELECT column_name, comment FROM duckdb_columns() "
+        "WHERE database_name = ? AND schema_name = ? AND table_name = ? AND comment IS NOT NULL",
+        [catalog, relation.schema, relation.name],
+    ).fetchall()
+    for column, comment in columns:
+        source.execute(
+            compose(
+                "COMMENT ON COLUMN {target}.{column} IS {comment}",
+                target=target,
+                column=quote_identifier(column),
+                comment=quote_literal(comment),
+            )
         )
 
 

@@ -377,3 +377,38 @@ def test_the_suppression_list_holds_every_opt_out_as_keyed_hashes(built, tmp_pat
     text = (result.path / "suppression_list.csv").read_text()
     assert not any(email in text for _, email in emails)
     assert read_manifest(result.path)["row_count"] == len(rows)
+
+
+def test_the_serving_copy_documents_every_bi_column_and_buckets_months_in_utc(built, tmp_path: Path) -> None:
+    """Issue #22.4: dbt's descriptions reach BI tools as comments (persist_docs, carried into the copy), and
+    a month bucketed by `ordered_month_utc` is the same month whatever the BI client's time zone."""
+    from cx_pipeline.serving import publish_from_warehouse
+    from cx_pipeline.serving_client import open_serving_readonly
+
+    _, paths = built
+    result = publish_from_warehouse(paths.warehouse, tmp_path / "serving")
+    with open_serving_readonly(result.path) as copy:
+        undocumented = copy.execute(
+            "select table_name, column_name from duckdb_columns() "
+            "where schema_name = 'bi' and (comment is null or comment = '') order by all"
+        ).fetchall()
+        tables = dict(
+            copy.execute(
+                "select table_name, comment from duckdb_tables() where schema_name = 'bi'"
+            ).fetchall()
+        )
+        utc_months = copy.execute(
+            "select ordered_month_utc, sum(net_revenue) from bi.fct_orders group by all order by all"
+        ).fetchall()
+    assert undocumented == []
+    assert {"dim_customers", "fct_orders", "fct_touchpoints"} <= set(tables) and all(tables.values())
+    with duckdb.connect(str(result.path), read_only=True) as client:
+        client.execute("set TimeZone = 'America/Los_Angeles'")  # a BI tool on the US west coast
+        la_months = client.execute(
+            "select ordered_month_utc, sum(net_revenue) from bi.fct_orders group by all order by all"
+        ).fetchall()
+        utc_truth = client.execute(
+            "select cast(date_trunc('month', timezone('UTC', ordered_at)) as date), sum(net_revenue) "
+            "from bi.fct_orders group by all order by all"
+        ).fetchall()
+    assert utc_months and la_months == utc_months == utc_truth

@@ -117,7 +117,7 @@ def test_publish_serves_the_allowlist_and_reports_what_is_missing(warehouse: Pat
         ("marts.fct_cx_metrics_monthly", "BASE TABLE"),
     ]
     assert [(relation, rows) for relation, rows, *_ in published] == list(result.row_counts.items())
-    assert {row[2] for row in published} == {str(warehouse)}
+    assert {row[2] for row in published} == {warehouse.name}  # no machine path for BI users to read
     assert {row[3] for row in published} == {serving.cx360_version()} and serving.cx360_version() != "unknown"
     assert {row[4] for row in published} == {result.published_at}
 
@@ -436,3 +436,30 @@ def test_the_documented_sqlalchemy_url_opens_the_copy_read_only_and_locked_down(
         ).one()
     engine.dispose()
     assert tuple(settings) == ("read_only", False, True, 100)
+
+
+def test_comments_reach_the_serving_copy_so_bi_tools_show_them(tmp_path: Path) -> None:
+    """Issue #22.4: 0 of 185 served columns carried a comment although dbt describes every one."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    with connect_warehouse(warehouse) as connection:
+        connection.execute(
+            "CREATE SCHEMA bi;"
+            "CREATE TABLE bi.dim_customers AS SELECT 'k1' AS customer_key, 'x' AS journey_stage;"
+            "COMMENT ON TABLE bi.dim_customers IS 'One row per customer (it''s pseudonymised)';"
+            "COMMENT ON COLUMN bi.dim_customers.customer_key IS 'Keyed hash of customer_id';"
+        )
+    result = publish_from_warehouse(
+        warehouse, tmp_path / "serving", relations=[ServedRelation("bi", "dim_customers")]
+    )
+    with open_serving_readonly(result.path) as copy:
+        table = copy.execute(
+            "SELECT comment FROM duckdb_tables() WHERE schema_name = 'bi' AND table_name = 'dim_customers'"
+        ).fetchall()
+        columns = dict(
+            copy.execute(
+                "SELECT column_name, comment FROM duckdb_columns() "
+                "WHERE schema_name = 'bi' AND table_name = 'dim_customers'"
+            ).fetchall()
+        )
+    assert table == [("One row per customer (it's pseudonymised)",)]
+    assert columns == {"customer_key": "Keyed hash of customer_id", "journey_stage": None}

@@ -54,7 +54,7 @@ def _republish_serving(connection, paths: Paths, context: dg.AssetExecutionConte
         return False
     if not serving_file(paths.serving).exists():
         return False
-    publish_serving_copy(connection, paths.serving, source_label=str(paths.warehouse))
+    publish_serving_copy(connection, paths.serving, source_label=paths.warehouse.name)
     context.log.info("Republished the BI serving copy without the erased people.")
     return True
 

@@ -69,7 +69,7 @@ def publish_cx360_bi(context: dg.AssetExecutionContext, duckdb: DuckDBResource) 
         # The run's own warehouse connection: the snapshot is read through the same DuckDB instance as
         # every other step of this process, in one transaction.
         with duckdb.get_connection() as connection:
-            result = publish_serving_copy(connection, paths.serving, source_label=str(paths.warehouse))
+            result = publish_serving_copy(connection, paths.serving, source_label=paths.warehouse.name)
     except DuckDBIOException as error:
         locked = locked_error(paths.warehouse, error)
         if locked is None:
