@@ -33,7 +33,7 @@ def cx360_dbt_assets() -> dg.AssetsDefinition:
         manifest=project.manifest_path,
         project=project,
         dagster_dbt_translator=Cx360DbtTranslator(
-            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)
+            settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=True)
         ),
         pool=WAREHOUSE_POOL,
     )
@@ -47,7 +47,12 @@ def cx360_dbt_assets() -> dg.AssetsDefinition:
             args.append("--full-refresh")
         if config.vars:
             args += ["--vars", json.dumps(config.vars)]
-        yield from dbt.cli(args, context=context).stream()
+        # Row counts (tables; views are not counted) and column schema + lineage on every materialization.
+        # On DuckDB dagster-dbt collects them once dbt has exited and released the single-writer lock,
+        # through a read-only adapter that closes afterwards (Cx360DbtCliResource): the step's events,
+        # materializations included, are therefore reported when the build ends rather than model by model.
+        invocation = dbt.cli(args, context=context)
+        yield from invocation.stream().fetch_row_counts().fetch_column_metadata()
 
     return cx360_dbt_models
 

@@ -6,11 +6,12 @@ import functools
 import hashlib
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from dagster_dbt import DbtCliResource, DbtProject
+from dbt.adapters.base import BaseAdapter
 
 from cx_pipeline.settings import DBT_PROJECT_DIR, export_warehouse_env
 
@@ -28,9 +29,31 @@ def dbt_executable() -> str:
     return str(beside_python) if beside_python.exists() else "dbt"
 
 
+class Cx360DbtCliResource(DbtCliResource):
+    """``DbtCliResource`` whose in-process dbt adapter (the one ``fetch_row_counts()`` and
+    ``fetch_column_metadata()`` query once dbt has exited) only reads the warehouse and lets go of it.
+
+    dagster-dbt opens that adapter's DuckDB connection read-only, and the profile's keyed-hash plugin
+    (``cx_pipeline.privacy.dbt_plugin``) stores its macro in the warehouse on connect: a write, which a
+    read-only connection refuses, so every row count and column schema was lost. Counting rows and
+    listing columns needs no keyed hash, so this adapter runs without plugins (and so never loads the key).
+    dbt-duckdb also keeps its connection open for the life of the process by default; a read-only
+    handle left open would keep the run's later steps (and any dbt run after it) from writing the
+    warehouse, so this one closes once the last fetch is done.
+    """
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> BaseAdapter:
+        adapter = super()._initialize_dbt_core_adapter(args)
+        credentials = adapter.config.credentials
+        if credentials.type == "duckdb":
+            credentials.plugins = []
+            credentials.keep_open = False
+        return adapter
+
+
 def dbt_cli_resource() -> DbtCliResource:
     """The resource every dbt command runs through: this project, this environment's dbt."""
-    return DbtCliResource(project_dir=_dbt_project(), dbt_executable=dbt_executable())
+    return Cx360DbtCliResource(project_dir=_dbt_project(), dbt_executable=dbt_executable())
 
 
 @functools.cache
