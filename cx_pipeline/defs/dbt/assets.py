@@ -6,6 +6,7 @@
 
 import functools
 import json
+import logging
 from collections.abc import Collection, Iterator
 from typing import Any
 
@@ -51,6 +52,9 @@ def cx360_dbt_assets() -> dg.AssetsDefinition:
         # On DuckDB dagster-dbt collects them once dbt has exited and released the single-writer lock,
         # through a read-only adapter that closes afterwards (Cx360DbtCliResource): the step's events,
         # materializations included, are therefore reported when the build ends rather than model by model.
+        # sqlglot, which derives the lineage, warns about dialect details (EXTRACT from TIMESTAMPTZ) on
+        # stderr, where a quiet `cx360 run` would print them between its progress lines.
+        logging.getLogger("sqlglot").setLevel(logging.ERROR)
         invocation = dbt.cli(args, context=context)
         yield from invocation.stream().fetch_row_counts().fetch_column_metadata()
 
