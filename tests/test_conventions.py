@@ -234,6 +234,18 @@ def test_dbt_materializations_carry_row_counts_and_column_lineage_without_holdin
     upstream = {dep.asset_key for deps in lineage.deps_by_column.values() for dep in deps}
     assert upstream == {dg.AssetKey(["raw", "cart_events"])}
     assert query(tiny.warehouse, "select written from main.after_dbt") == [(1,)]
+
+    # Column lineage (CPU-heavy on the whole project) can be switched off per run: schema and counts remain.
+    without_lineage = dg.materialize(
+        [cx360_dbt_assets()],
+        selection=[cart_events],
+        resources={"dbt": dbt_cli_resource()},
+        run_config={"ops": {"cx360_dbt_models": {"config": {"column_lineage": False}}}},
+    )
+    (event,) = without_lineage.get_asset_materialization_events()
+    assert "dagster/column_lineage" not in event.materialization.metadata
+    assert event.materialization.metadata["dagster/row_count"] == metadata[cart_events]["dagster/row_count"]
+    assert "dagster/column_schema" in event.materialization.metadata
     # ...and no handle in this process either: another process can open the file for writing.
     probe = f"import duckdb; duckdb.connect({str(tiny.warehouse)!r}).close()"
     subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)

@@ -39,7 +39,8 @@ class Cx360DbtCliResource(DbtCliResource):
     listing columns needs no keyed hash, so this adapter runs without plugins (and so never loads the key).
     dbt-duckdb also keeps its connection open for the life of the process by default; a read-only
     handle left open would keep the run's later steps (and any dbt run after it) from writing the
-    warehouse, so this one closes once the last fetch is done.
+    warehouse, so this one closes once the last fetch is done. (This overrides a private dagster-dbt hook;
+    tests/test_conventions.py builds models through it and fails if an upgrade changes it.)
     """
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> BaseAdapter:
