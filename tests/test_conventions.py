@@ -294,3 +294,28 @@ def test_dbt_docs_generate_writes_a_site_with_the_catalog(tiny) -> None:
     assert "source.cx360.crm.crm_contacts" in catalog["sources"]  # columns read from the warehouse
     manifest = json.loads((target / "manifest.json").read_text())
     assert "exposure.cx360.bi_serving_copy" in manifest["exposures"]
+
+
+@pytest.mark.slow
+def test_the_manifest_is_parsed_again_for_a_warehouse_file_of_another_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dbt-duckdb names the database after the warehouse file, and the manifest's relation names (which
+    dagster-dbt counts rows by) start with it: a warehouse of another name needs its own parse."""
+    from cx_pipeline.defs.dbt.project import cx360_dbt_project, prepare_dbt_manifest
+
+    def dim_customers_relation() -> str:
+        nodes = json.loads(Path(cx360_dbt_project().manifest_path).read_text())["nodes"]
+        return nodes["model.cx360.dim_customers"]["relation_name"]
+
+    prepare_dbt_manifest()
+    assert dim_customers_relation() == '"cx360"."marts"."dim_customers"'
+    monkeypatch.setenv("CX360_WAREHOUSE", str(tmp_path / "other.duckdb"))
+    try:
+        assert prepare_dbt_manifest()  # parsed again
+        assert dim_customers_relation() == '"other"."marts"."dim_customers"'
+        assert not prepare_dbt_manifest()  # and then cached
+    finally:
+        monkeypatch.undo()
+        prepare_dbt_manifest()
+    assert dim_customers_relation() == '"cx360"."marts"."dim_customers"'

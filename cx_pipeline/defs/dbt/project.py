@@ -13,7 +13,7 @@ from typing import Any
 from dagster_dbt import DbtCliResource, DbtProject
 from dbt.adapters.base import BaseAdapter
 
-from cx_pipeline.settings import DBT_PROJECT_DIR, export_warehouse_env
+from cx_pipeline.settings import DBT_PROJECT_DIR, Paths, export_warehouse_env
 
 # What `dbt parse` reads: a change to any of these makes the cached manifest stale.
 _PARSED_FOLDERS = ("models", "macros", "seeds", "snapshots", "tests", "analyses")
@@ -114,7 +114,10 @@ def prepare_dbt_manifest(force: bool = False) -> bool:
     fingerprint_path = target / _FINGERPRINT_FILE
     with open(target / ".cx360_parse.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        fingerprint = project_fingerprint(Path(project.project_dir))
+        # The manifest's relation names ("cx360"."marts"."dim_customers") start with the database dbt-duckdb
+        # names after the warehouse file; dagster-dbt counts rows and reads columns by those names.
+        database = Paths.from_env().warehouse.stem
+        fingerprint = f"{project_fingerprint(Path(project.project_dir))} database={database}"
         cached = fingerprint_path.read_text().strip() if fingerprint_path.exists() else None
         if not force and cached == fingerprint and Path(project.manifest_path).exists():
             return False
