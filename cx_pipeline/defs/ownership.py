@@ -1,7 +1,8 @@
 """Who owns each asset and where its code lives, applied once to the whole code location (``definitions.py``).
 
-Owners follow the asset's group (its layer or area): an asset gets the team of the group it joins, and a new
-group needs a line in ``OWNERS_BY_GROUP`` (tests/test_conventions.py fails until it has one). The team
+Owners follow the asset's area (the first part of its key, for privacy and reports) or else its group (its
+layer): an asset gets the team of the group it joins, and a new group needs a line in ``OWNERS_BY_GROUP``
+(tests/test_conventions.py fails until it has one). The team
 names are placeholders for the teams (or e-mail addresses) of whoever runs cx360; Dagster shows them on every
 asset and filters by them. The dbt exposures (``dbt_project/models/_exposures.yml``) name the same teams.
 
@@ -21,6 +22,15 @@ ANALYTICS_ENGINEERING = "team:analytics-engineering"
 PRIVACY = "team:privacy"
 CX_ANALYTICS = "team:cx-analytics"
 
+# An asset's area, where its key says it (the first part of the key), names its owners before its group does:
+# the privacy tables and checks and the CX report sit in the groups of the flow they run in.
+OWNERS_BY_KEY_PREFIX: Mapping[str, tuple[str, ...]] = {
+    # Erasure, suppression and their verification (docs/privacy.md).
+    "privacy": (PRIVACY,),
+    # The CX report (docs/cx_measures.md).
+    "reports": (CX_ANALYTICS,),
+}
+
 OWNERS_BY_GROUP: Mapping[str, tuple[str, ...]] = {
     # Landing files to raw tables, and the files handed to BI tools and marketing tools.
     "ingestion": (DATA_PLATFORM,),
@@ -33,22 +43,22 @@ OWNERS_BY_GROUP: Mapping[str, tuple[str, ...]] = {
     "marts": (ANALYTICS_ENGINEERING,),
     "marketing": (ANALYTICS_ENGINEERING,),
     "bi": (ANALYTICS_ENGINEERING,),
-    # Erasure, suppression and their verification (docs/privacy.md).
     "privacy": (PRIVACY,),
     # CLV and the CX report (docs/cx_measures.md, docs/clv.md).
     "cx": (CX_ANALYTICS,),
 }
 
 
-def owners_of_group(group_name: str | None) -> tuple[str, ...]:
-    """The owners of the assets in ``group_name``; none for a group without a line in OWNERS_BY_GROUP."""
-    return OWNERS_BY_GROUP.get(group_name or "", ())
+def owners_of(key: dg.AssetKey, group_name: str | None) -> tuple[str, ...]:
+    """The owners of asset ``key`` in ``group_name``: by the key's area, else by the group; none when neither
+    has a line above."""
+    return OWNERS_BY_KEY_PREFIX.get(key.path[0]) or OWNERS_BY_GROUP.get(group_name or "", ())
 
 
-def _with_group_owners(spec: dg.AssetSpec) -> dg.AssetSpec:
+def _with_owners(spec: dg.AssetSpec) -> dg.AssetSpec:
     if spec.owners:  # set on the asset itself: the asset knows best
         return spec
-    return spec.replace_attributes(owners=list(owners_of_group(spec.group_name)))
+    return spec.replace_attributes(owners=list(owners_of(spec.key, spec.group_name)))
 
 
 CODE_REFERENCES_KEY = "dagster/code_references"
@@ -81,7 +91,7 @@ def with_source_code_references(
 
 
 def with_owners_and_code_references(definitions: dg.Definitions) -> dg.Definitions:
-    """``definitions`` with group owners on every asset and code references on every Python asset."""
+    """``definitions`` with owners on every asset and code references on every Python asset."""
     referenced = dg.Definitions(
         assets=with_source_code_references(list(definitions.assets or ())),
         asset_checks=definitions.asset_checks,
@@ -97,4 +107,4 @@ def with_owners_and_code_references(definitions: dg.Definitions) -> dg.Definitio
     with warnings.catch_warnings():
         # Marked preview in Dagster 1.13; it is the documented way to set attributes on loaded specs.
         warnings.simplefilter("ignore", dg.PreviewWarning)
-        return referenced.map_asset_specs(func=_with_group_owners)
+        return referenced.map_asset_specs(func=_with_owners)
