@@ -6,13 +6,14 @@ import functools
 import hashlib
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from dagster_dbt import DbtCliResource, DbtProject
+from dbt.adapters.base import BaseAdapter
 
-from cx_pipeline.settings import DBT_PROJECT_DIR, export_warehouse_env
+from cx_pipeline.settings import DBT_PROJECT_DIR, Paths, export_warehouse_env
 
 # What `dbt parse` reads: a change to any of these makes the cached manifest stale.
 _PARSED_FOLDERS = ("models", "macros", "seeds", "snapshots", "tests", "analyses")
@@ -28,9 +29,32 @@ def dbt_executable() -> str:
     return str(beside_python) if beside_python.exists() else "dbt"
 
 
+class Cx360DbtCliResource(DbtCliResource):
+    """``DbtCliResource`` whose in-process dbt adapter (the one ``fetch_row_counts()`` and
+    ``fetch_column_metadata()`` query once dbt has exited) only reads the warehouse and lets go of it.
+
+    dagster-dbt opens that adapter's DuckDB connection read-only, and the profile's keyed-hash plugin
+    (``cx_pipeline.privacy.dbt_plugin``) stores its macro in the warehouse on connect: a write, which a
+    read-only connection refuses, so every row count and column schema was lost. Counting rows and
+    listing columns needs no keyed hash, so this adapter runs without plugins (and so never loads the key).
+    dbt-duckdb also keeps its connection open for the life of the process by default; a read-only
+    handle left open would keep the run's later steps (and any dbt run after it) from writing the
+    warehouse, so this one closes once the last fetch is done. (This overrides a private dagster-dbt hook;
+    tests/test_conventions.py builds models through it and fails if an upgrade changes it.)
+    """
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> BaseAdapter:
+        adapter = super()._initialize_dbt_core_adapter(args)
+        credentials = adapter.config.credentials
+        if credentials.type == "duckdb":
+            credentials.plugins = []
+            credentials.keep_open = False
+        return adapter
+
+
 def dbt_cli_resource() -> DbtCliResource:
     """The resource every dbt command runs through: this project, this environment's dbt."""
-    return DbtCliResource(project_dir=_dbt_project(), dbt_executable=dbt_executable())
+    return Cx360DbtCliResource(project_dir=_dbt_project(), dbt_executable=dbt_executable())
 
 
 @functools.cache
@@ -90,7 +114,10 @@ def prepare_dbt_manifest(force: bool = False) -> bool:
     fingerprint_path = target / _FINGERPRINT_FILE
     with open(target / ".cx360_parse.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        fingerprint = project_fingerprint(Path(project.project_dir))
+        # The manifest's relation names ("cx360"."marts"."dim_customers") start with the database dbt-duckdb
+        # names after the warehouse file; dagster-dbt counts rows and reads columns by those names.
+        database = Paths.from_env().warehouse.stem
+        fingerprint = f"{project_fingerprint(Path(project.project_dir))} database={database}"
         cached = fingerprint_path.read_text().strip() if fingerprint_path.exists() else None
         if not force and cached == fingerprint and Path(project.manifest_path).exists():
             return False
