@@ -79,6 +79,9 @@ def render_source_yaml(dbt_source: DbtSource) -> str:
         f"  - name: {dbt_source.name}",
         f"    description: {_quoted(dbt_source.description + ', loaded by the Dagster ingestion assets.')}",
         f"    schema: {RAW_SCHEMA}",
+        "    config:",
+        "      # Freshness thresholds for `dbt source freshness`: dbt_project.yml, under sources:.",
+        "      loaded_at_field: _loaded_at",
         "    tables:",
     ]
     for table in dbt_source.tables:

@@ -192,7 +192,7 @@ def test_dbt_materializations_carry_row_counts_and_column_lineage_without_holdin
     from cx_pipeline.defs.dbt.assets import cx360_dbt_assets
     from cx_pipeline.defs.dbt.project import dbt_cli_resource
     from cx_pipeline.defs.dbt.translator import dbt_asset_key
-    from cx_pipeline.warehouse import WAREHOUSE_CONNECTION_CONFIG
+    from cx_pipeline.warehouse import warehouse_connection_config
 
     monkeypatch.setenv("CX360_WAREHOUSE", str(tiny.warehouse))
     cart_events = dbt_asset_key("staging", "stg_shop__cart_events")  # a table
@@ -211,7 +211,7 @@ def test_dbt_materializations_carry_row_counts_and_column_lineage_without_holdin
         resources={
             "dbt": dbt_cli_resource(),
             "duckdb": DuckDBResource(
-                database=str(tiny.warehouse), connection_config=dict(WAREHOUSE_CONNECTION_CONFIG)
+                database=str(tiny.warehouse), connection_config=warehouse_connection_config()
             ),
         },
     )

@@ -27,7 +27,7 @@ PROFILE_MART_KEYS: tuple[dg.AssetKey, ...] = (
     dbt_asset_key("marts", "fct_touchpoints"),
     dbt_asset_key("marts", "fct_journey_stage_history"),
     dbt_asset_key("marketing", "customer_profiles"),
-    dbt_asset_key("bi", "bi_dim_customers"),
+    dbt_asset_key("bi", "dim_customers"),
 )
 
 PROFILE_FRESHNESS_CHECKS: list[dg.AssetChecksDefinition] = list(
