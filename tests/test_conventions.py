@@ -16,6 +16,7 @@ from dagster_duckdb import DuckDBResource
 from sample_warehouse import generate_and_ingest, query, run_dbt
 
 from cx_pipeline.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+from cx_pipeline.sql import compose, qualified_name
 
 
 @pytest.fixture(scope="module")
@@ -219,9 +220,12 @@ def test_dbt_materializations_carry_row_counts_and_column_lineage_without_holdin
     metadata = {
         event.asset_key: event.materialization.metadata for event in result.get_asset_materialization_events()
     }
-    for key, relation in ((cart_events, "staging.stg_shop__cart_events"),
-                          (consent_events, "staging.stg_privacy__consent_events")):  # fmt: skip
-        ((rows,),) = query(tiny.warehouse, f"select count(*) from {relation}")  # noqa: S608 - constant
+    tables = (
+        (cart_events, qualified_name("staging", "stg_shop__cart_events")),
+        (consent_events, qualified_name("staging", "stg_privacy__consent_events")),
+    )
+    for key, relation in tables:
+        ((rows,),) = query(tiny.warehouse, compose("select count(*) from {relation}", relation=relation))
         assert rows > 0
         assert metadata[key]["dagster/row_count"].value == rows, key
         columns = [column.name for column in metadata[key]["dagster/column_schema"].schema.columns]

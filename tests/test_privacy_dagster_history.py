@@ -78,10 +78,10 @@ def _previewed_victims(landing: Path, truth: Path, count: int = len(REQUEST_IDS)
     previewed = {row["email"].strip().lower() for row in _read_csv(newest)[:5] if row["email"]}
     persons = {row["person_id"]: row for row in _read_csv(truth / "persons.csv")}
     identifiers: dict[str, dict[str, set[str]]] = {}
-    shared: set[str] = set()
     for row in _read_csv(truth / "identifiers.csv"):
+        # A value shared with other people (a household device) is theirs too: erasure keeps it.
         if row["is_shared"].lower() == "true":
-            shared.add(row["person_id"])
+            continue
         identifiers.setdefault(row["person_id"], {}).setdefault(row["identifier_type"], set()).add(
             row["identifier_value"]
         )
@@ -91,16 +91,19 @@ def _previewed_victims(landing: Path, truth: Path, count: int = len(REQUEST_IDS)
         identifiers.items(), key=lambda item: (not item[1].get("email", set()) & previewed, item[0])
     ):
         person = persons[person_id]
-        if person_id in shared or person["erased"].lower() == "true":
+        if person["erased"].lower() == "true":
             continue
-        if not {"email", "phone", "user_id"} <= set(kinds):
+        # A person whose CRM row is previewed is what the test is about: their email is enough (whatever
+        # else the sample gave them); the others must carry every kind of identifier.
+        is_previewed = bool(kinds.get("email", set()) & previewed)
+        if not (is_previewed or {"email", "phone", "user_id"} <= set(kinds)):
             continue
         names = {person["first_name"].lower(), person["last_name"].lower()}
         if names & project_words:
             continue
         values = {value for kind, found in kinds.items() if kind != "phone" for value in found}
         values.add(f"{person['first_name']} {person['last_name']}")
-        digits = {re.sub(r"\D", "", phone)[-10:] for phone in kinds["phone"]}
+        digits = {re.sub(r"\D", "", phone)[-10:] for phone in kinds.get("phone", set())}
         victims.append(Victim(person_id, frozenset(values), frozenset(names), frozenset(digits)))
         if len(victims) == count:
             break
@@ -121,8 +124,8 @@ def _request_rows(victims: list[Victim], truth: Path) -> list[dict[str, str]]:
             {
                 "request_id": request_id,
                 "email": f" {known['email'].upper()} ",
-                "phone": known["phone"],
-                "user_id": known["user_id"],
+                "phone": known.get("phone", ""),
+                "user_id": known.get("user_id", ""),
                 "requested_at": "2026-10-30T09:00:00Z",
             }
         )
