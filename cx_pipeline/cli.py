@@ -114,7 +114,7 @@ def _needs_sample(paths: Paths, *, sample_requested: bool) -> bool:
         is_project_default=paths.landing == Paths.defaults().landing,
         sample_requested=sample_requested,
         warehouse=paths.warehouse,
-        warehouse_loaded_files=_warehouse_loaded_files(paths.warehouse),
+        count_loaded_files=lambda: _warehouse_loaded_files(paths.warehouse),
     )
 
 

@@ -94,7 +94,7 @@ def should_generate_sample(
     is_project_default: bool,
     sample_requested: bool,
     warehouse: Path,
-    warehouse_loaded_files: int,
+    count_loaded_files: Callable[[], int],
 ) -> bool:
     """Decide whether ``cx360 run`` writes the sample data into ``landing`` before it runs; never guess.
 
@@ -117,10 +117,13 @@ def should_generate_sample(
             "folder) or unset the variable to use the project's data/landing. Nothing was changed.",
             landing,
         )
-    if warehouse_loaded_files:
+    # Only now is the warehouse opened: a landing folder with files never needs it, so a second `cx360 run`
+    # reaches the run lock (and waits) instead of meeting the first run's DuckDB lock here.
+    loaded_files = count_loaded_files()
+    if loaded_files:
         raise SampleWouldReplaceDataError(
             f"The landing folder {landing.absolute()} is empty, but the warehouse {warehouse.absolute()} "
-            f"already holds {warehouse_loaded_files} loaded landing files. Writing the sample data now would "
+            f"already holds {loaded_files} loaded landing files. Writing the sample data now would "
             "mix synthetic people into it, and same-named sample files would replace real deliveries. Point "
             f"{LANDING_DIR.name} at the folder holding the deliveries, or use another warehouse "
             "(CX360_WAREHOUSE) for the sample (`make clean` removes the default one). Nothing was changed.",

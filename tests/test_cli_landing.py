@@ -58,7 +58,7 @@ def _decide(landing: Path, *, default: bool = False, sample: bool = False, loade
         is_project_default=default,
         sample_requested=sample,
         warehouse=landing.parent / "cx360.duckdb",
-        warehouse_loaded_files=loaded,
+        count_loaded_files=lambda: loaded,
     )
 
 
@@ -172,3 +172,18 @@ def test_the_ingestion_assets_fail_on_a_missing_folder_without_touching_the_ware
         assert "LandingDirMissingError" in error.cause.cls_name
         assert f"The landing folder {folders / 'landing'} does not exist" in error.cause.message
     assert not (folders / "landing").exists() and not (folders / "cx360.duckdb").exists()
+
+
+def test_a_landing_folder_with_files_never_opens_the_warehouse(
+    folders: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second `cx360 run` must reach the run lock and wait; opening the warehouse here would meet the
+    first run's DuckDB lock instead."""
+    copy_landing(GOOD_LANDING, folders / "landing")
+
+    def locked(_warehouse: Path) -> int:
+        raise AssertionError("the warehouse was opened")
+
+    monkeypatch.setattr(cli, "_warehouse_loaded_files", locked)
+    assert cli._needs_sample(Paths.from_env(), sample_requested=False) is False
+    assert cli._needs_sample(Paths.from_env(), sample_requested=True) is False
